@@ -1,0 +1,349 @@
+//! Stage one: read the attribute's keys, each with the span of its value, and
+//! check each value on its own.
+//!
+//! Every problem becomes a `syn::Error` on the offending token; all of them
+//! are collected (with `Error::combine`) so that one build reports them all.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use proc_macro2::TokenStream;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Lit, LitStr, Token};
+
+/// The keys, in the order the docs list them.
+pub(crate) const KEYS: [&str; 5] = ["timeout", "grace", "addr", "ignore", "crate"];
+
+/// The attribute's values after checking. `None`: the key was not given.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) grace: Option<Duration>,
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) ignore: Option<Vec<String>>,
+    pub(crate) krate: Option<syn::Path>,
+}
+
+/// Parses the attribute's arguments, collecting every error.
+pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
+    let mut args = Args::default();
+    let mut errors: Option<syn::Error> = None;
+    let mut report = |error: syn::Error| match &mut errors {
+        Some(errors) => errors.combine(error),
+        None => errors = Some(error),
+    };
+    let parser = |input: ParseStream| parse_all(input, &mut args, &mut report);
+    if let Err(error) = parser.parse2(tokens) {
+        report(error);
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(args),
+    }
+}
+
+/// `key = value, ...`: like `syn::meta::parser`, but it keeps going after a
+/// bad value so that every mistake is reported in one build.
+fn parse_all(
+    input: ParseStream,
+    args: &mut Args,
+    report: &mut impl FnMut(syn::Error),
+) -> syn::Result<()> {
+    while !input.is_empty() {
+        let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        let name = key.to_string();
+        if !KEYS.contains(&name.as_str()) {
+            report(unknown_key(&key));
+            skip_value(input)?;
+        } else if !input.peek(Token![=]) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("expected `{name} = {}`", example(&name)),
+            ));
+        } else {
+            input.parse::<Token![=]>()?;
+            match parse_value(&name, input) {
+                Ok(value) => {
+                    if let Err(error) = store(args, &key, value) {
+                        report(error);
+                    }
+                }
+                Err(error) => {
+                    report(error);
+                    // Skip what is left of the bad value.
+                    while !input.is_empty() && !input.peek(Token![,]) {
+                        input.parse::<proc_macro2::TokenTree>()?;
+                    }
+                }
+            }
+        }
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(())
+}
+
+enum Value {
+    Duration(Duration),
+    Addr(SocketAddr),
+    Ignore(Vec<String>),
+    Crate(syn::Path),
+}
+
+fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
+    let value = match key {
+        "timeout" | "grace" => {
+            let lit = string_literal(key, input)?;
+            let duration = idle_duration::parse(&lit.value()).map_err(|error| {
+                syn::Error::new(
+                    lit.span(),
+                    format!("invalid `{key}`: {error}; expected {}", idle_duration::EXPECTED),
+                )
+            })?;
+            Value::Duration(duration)
+        }
+        "addr" => {
+            let lit = string_literal(key, input)?;
+            let addr = lit.value().parse::<SocketAddr>().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    "invalid `addr`: expected an IP address and port such as \"0.0.0.0:8080\" or \"[::]:8080\" (host names are not resolved)",
+                )
+            })?;
+            Value::Addr(addr)
+        }
+        "ignore" => Value::Ignore(ignore_paths(input)?),
+        "crate" => {
+            let lit = string_literal(key, input)?;
+            let path = lit.parse::<syn::Path>().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    "invalid `crate`: expected a path to the runtime crate such as \"::idle_runtime\" or \"my_crate::idle\"",
+                )
+            })?;
+            Value::Crate(path)
+        }
+        _ => unreachable!("checked against KEYS"),
+    };
+    Ok(value)
+}
+
+fn store(args: &mut Args, key: &syn::Ident, value: Value) -> syn::Result<()> {
+    fn set<T>(slot: &mut Option<T>, key: &syn::Ident, value: T) -> syn::Result<()> {
+        if slot.is_some() {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("duplicate key `{key}`: give each key once"),
+            ));
+        }
+        *slot = Some(value);
+        Ok(())
+    }
+    match (key.to_string().as_str(), value) {
+        ("timeout", Value::Duration(d)) => set(&mut args.timeout, key, d),
+        ("grace", Value::Duration(d)) => set(&mut args.grace, key, d),
+        ("addr", Value::Addr(a)) => set(&mut args.addr, key, a),
+        ("ignore", Value::Ignore(paths)) => set(&mut args.ignore, key, paths),
+        ("crate", Value::Crate(path)) => set(&mut args.krate, key, path),
+        _ => unreachable!("parse_value returns the kind of its key"),
+    }
+}
+
+/// What a key's value looks like, for messages.
+fn example(key: &str) -> &'static str {
+    match key {
+        "timeout" => "\"30s\"",
+        "grace" => "\"10s\"",
+        "addr" => "\"0.0.0.0:8080\"",
+        "ignore" => "[\"/healthz\"]",
+        _ => "\"::idle_runtime\"",
+    }
+}
+
+/// A string literal, or an error that names the key and shows an example.
+fn string_literal(key: &str, input: ParseStream) -> syn::Result<LitStr> {
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    let found = describe_token(input);
+    Err(input.error(format!(
+        "expected a string literal for `{key}`, such as `{key} = {}`{found}",
+        example(key)
+    )))
+}
+
+fn describe_token(input: ParseStream) -> String {
+    if input.is_empty() {
+        return ", found nothing".to_owned();
+    }
+    match input.fork().parse::<Lit>() {
+        Ok(Lit::Int(_)) => ", found an integer (durations need a unit, in quotes)".to_owned(),
+        Ok(Lit::Float(_)) => ", found a number".to_owned(),
+        Ok(Lit::Bool(_)) => ", found a boolean".to_owned(),
+        Ok(Lit::Char(_)) => ", found a character literal".to_owned(),
+        Ok(_) => ", found another kind of literal".to_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// `["/a", "/b"]`: each a string literal that starts with `/`.
+fn ignore_paths(input: ParseStream) -> syn::Result<Vec<String>> {
+    if !input.peek(syn::token::Bracket) {
+        let found = describe_token(input);
+        let found = if input.peek(LitStr) { ", found a single string (put it in brackets)".to_owned() } else { found };
+        return Err(input.error(format!(
+            "expected an array of paths for `ignore`, such as `ignore = [\"/healthz\"]`{found}"
+        )));
+    }
+    let content;
+    syn::bracketed!(content in input);
+    let items = Punctuated::<syn::Expr, Token![,]>::parse_terminated(&content)?;
+    let mut paths = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    for item in items {
+        let result = match &item {
+            syn::Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) => {
+                let path = lit.value();
+                if path.starts_with('/') {
+                    paths.push(path);
+                    Ok(())
+                } else {
+                    Err(syn::Error::new(
+                        lit.span(),
+                        format!("ignored paths must start with `/`: write \"/{path}\""),
+                    ))
+                }
+            }
+            other => Err(syn::Error::new_spanned(
+                other,
+                "expected a string literal path such as \"/healthz\"",
+            )),
+        };
+        if let Err(error) = result {
+            match &mut errors {
+                Some(errors) => errors.combine(error),
+                None => errors = Some(error),
+            }
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(paths),
+    }
+}
+
+fn skip_value(input: ParseStream) -> syn::Result<()> {
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+    }
+    while !input.is_empty() && !input.peek(Token![,]) {
+        input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}
+
+fn unknown_key(key: &syn::Ident) -> syn::Error {
+    let name = key.to_string();
+    let known = KEYS.map(|k| format!("`{k}`")).join(", ");
+    let message = match closest(&name) {
+        Some(near) => format!("unknown key `{name}`; did you mean `{near}`? The keys are {known}"),
+        None => format!("unknown key `{name}`; the keys are {known}"),
+    };
+    syn::Error::new(key.span(), message)
+}
+
+/// The known key within edit distance 2 of `name` (or `name` with `_`
+/// removed), if one is.
+fn closest(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|key| (edit_distance(name, key), *key))
+        .filter(|(distance, key)| *distance <= 2.min(key.len() - 1))
+        .min()
+        .map(|(_, key)| key)
+}
+
+/// Levenshtein distance, for "did you mean". Keys are short ASCII words.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn error_of(tokens: TokenStream) -> String {
+        match parse(tokens) {
+            Ok(_) => panic!("expected an error"),
+            Err(errors) => errors.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+        }
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let args = parse(quote!(timeout = "1m30s", grace = "500ms", addr = "127.0.0.1:3000", ignore = ["/healthz", "/ready"], crate = "my::rt")).unwrap();
+        assert_eq!(args.timeout.unwrap(), Duration::from_secs(90));
+        assert_eq!(args.grace.unwrap(), Duration::from_millis(500));
+        assert_eq!(args.addr.unwrap(), "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(args.ignore.unwrap(), ["/healthz", "/ready"]);
+        let krate = args.krate.unwrap();
+        assert_eq!(quote!(#krate).to_string(), "my :: rt");
+    }
+
+    #[test]
+    fn nothing_is_fine_and_a_trailing_comma_too() {
+        assert!(parse(quote!()).unwrap().timeout.is_none());
+        assert!(parse(quote!(timeout = "1s",)).unwrap().timeout.is_some());
+        assert_eq!(parse(quote!(ignore = [])).unwrap().ignore.unwrap().len(), 0);
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_near_one() {
+        assert!(error_of(quote!(timout = "1s")).contains("did you mean `timeout`?"));
+        assert!(error_of(quote!(grase = "1s")).contains("did you mean `grace`?"));
+        assert!(error_of(quote!(ignored = ["/a"])).contains("did you mean `ignore`?"));
+        let far = error_of(quote!(port = 8080));
+        assert!(!far.contains("did you mean"), "{far}");
+        assert!(far.contains("`timeout`, `grace`, `addr`, `ignore`, `crate`"), "{far}");
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errors = error_of(quote!(timeout = "0s", grace = 10, colour = "red", timeout = "1s"));
+        assert_eq!(errors.lines().count(), 3, "{errors}");
+    }
+
+    #[test]
+    fn values_are_checked() {
+        assert!(error_of(quote!(timeout = "30")).contains("has no unit"));
+        assert!(error_of(quote!(timeout = "0ms")).contains("greater than zero"));
+        assert!(error_of(quote!(grace = 10)).contains("found an integer"));
+        assert!(error_of(quote!(addr = "localhost:80")).contains("host names"));
+        assert!(error_of(quote!(ignore = "/healthz")).contains("put it in brackets"));
+        assert!(error_of(quote!(ignore = ["healthz"])).contains("write \"/healthz\""));
+        assert!(error_of(quote!(crate = "not a path")).contains("invalid `crate`"));
+        assert!(error_of(quote!(timeout)).contains("expected `timeout = \"30s\"`"));
+        assert!(error_of(quote!(timeout = "1s", timeout = "2s")).contains("duplicate key `timeout`"));
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("timeout", "timeout"), 0);
+        assert_eq!(edit_distance("timout", "timeout"), 1);
+        assert_eq!(edit_distance("tiemout", "timeout"), 2);
+        assert_eq!(edit_distance("", "addr"), 4);
+    }
+}

@@ -1,0 +1,188 @@
+//! Stage three: write the code. The user's function is kept whole, renamed
+//! `__idle_server_<name>`, inside a plain `fn <name>() -> ExitCode` that hands
+//! it to `<crate>::__private::run`. Generated code names only
+//! `<crate>::__private::...`, `::core` and `::std`.
+//!
+//! On any error the user's function is still emitted (under the hidden name,
+//! so IDEs keep working) with a stub `fn <name>() {}` beside it, so that the
+//! only errors are ours: no cascade such as "`main` function not found".
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, ReturnType};
+
+use crate::{args, signature};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+const DEFAULT_ADDR: &str = "0.0.0.0:8080";
+
+pub(crate) fn idle_server(args: TokenStream, item: TokenStream) -> TokenStream {
+    let function: ItemFn = match syn::parse2(item.clone()) {
+        Ok(function) => function,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "`#[idle_server]` goes on a function: `async fn main() -> axum::Router { ... }`",
+            );
+            let error = error.into_compile_error();
+            return quote!(#error #item);
+        }
+    };
+    let args = args::parse(args);
+    let signature = signature::check(&function.sig);
+    match (args, signature) {
+        (Ok(args), Ok(())) => generate(function, args),
+        (Err(mut errors), Err(more)) => {
+            errors.combine(more);
+            with_errors(function, errors)
+        }
+        (Err(errors), Ok(())) | (Ok(_), Err(errors)) => with_errors(function, errors),
+    }
+}
+
+fn generate(function: ItemFn, args: args::Args) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+        ..
+    } = function;
+    let name = sig.ident.clone();
+    let inner = format_ident!("__idle_server_{}", name);
+    let mut inner_sig = sig.clone();
+    inner_sig.ident = inner.clone();
+
+    let krate = args
+        .krate
+        .unwrap_or_else(|| syn::parse_quote!(::idle_runtime));
+    let timeout_ms = millis(args.timeout.unwrap_or(DEFAULT_TIMEOUT));
+    let grace_ms = millis(args.grace.unwrap_or(DEFAULT_GRACE));
+    let addr = socket_addr(
+        args.addr
+            .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses")),
+    );
+    let ignore = args.ignore.unwrap_or_default();
+
+    // The glue that depends on the return type is spanned on it, so that a
+    // wrong type is reported on the user's `-> T`, not in generated code.
+    let return_span = match &sig.output {
+        ReturnType::Type(_, ty) => ty.span(),
+        ReturnType::Default => sig.ident.span(),
+    };
+    let into_result =
+        quote_spanned!(return_span=> #krate::__private::SetupOutput::into_setup_result);
+    let describe =
+        quote_spanned!(return_span=> (&#krate::__private::Describe(&error)).describe());
+
+    quote! {
+        #(#attrs)*
+        #vis fn #name() -> ::std::process::ExitCode {
+            #inner_sig #block
+
+            #krate::__private::run(
+                #krate::__private::MacroConfig {
+                    timeout_ms: #timeout_ms,
+                    grace_ms: #grace_ms,
+                    addr: #addr,
+                    ignore: &[#(#ignore),*],
+                },
+                async {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{DescribeDebug as _, DescribeDisplay as _};
+                    match #into_result(#inner().await) {
+                        ::core::result::Result::Ok(router) => ::core::result::Result::Ok(router),
+                        ::core::result::Result::Err(error) => ::core::result::Result::Err(#describe),
+                    }
+                },
+            )
+        }
+    }
+}
+
+fn with_errors(mut function: ItemFn, errors: syn::Error) -> TokenStream {
+    let name = function.sig.ident.clone();
+    let vis = function.vis.clone();
+    function.sig.ident = format_ident!("__idle_server_{}", name);
+    let errors = errors.into_compile_error();
+    quote! {
+        #[allow(dead_code)]
+        #function
+        #vis fn #name() {}
+        #errors
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    // Durations come from `idle_duration::parse`, which counts in u64 ms.
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `SocketAddr` built from its parts, so nothing is parsed at run time.
+fn socket_addr(addr: SocketAddr) -> TokenStream {
+    match addr {
+        SocketAddr::V4(v4) => {
+            let [a, b, c, d] = v4.ip().octets();
+            let port = v4.port();
+            quote! {
+                ::std::net::SocketAddr::V4(::std::net::SocketAddrV4::new(
+                    ::std::net::Ipv4Addr::new(#a, #b, #c, #d), #port,
+                ))
+            }
+        }
+        SocketAddr::V6(v6) => {
+            let segments = v6.ip().segments();
+            let (port, flowinfo, scope) = (v6.port(), v6.flowinfo(), v6.scope_id());
+            quote! {
+                ::std::net::SocketAddr::V6(::std::net::SocketAddrV6::new(
+                    ::std::net::Ipv6Addr::new(#(#segments),*), #port, #flowinfo, #scope,
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::ToTokens;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        idle_server(args, item).to_token_stream().to_string()
+    }
+
+    #[test]
+    fn generated_code_uses_only_the_crate_path_and_std() {
+        let code = expand(
+            quote!(crate = "my::rt", timeout = "1m", ignore = ["/healthz"]),
+            quote!(async fn main() -> axum::Router { axum::Router::new() }),
+        );
+        assert!(code.contains("my :: rt :: __private :: run"), "{code}");
+        assert!(!code.contains("idle_runtime"), "{code}");
+        assert!(code.contains("timeout_ms : 60000u64"), "{code}");
+        assert!(code.contains("\"/healthz\""), "{code}");
+        assert!(code.contains("async fn __idle_server_main () -> axum :: Router"), "{code}");
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let code = expand(quote!(), quote!(async fn main() -> Router { Router::new() }));
+        assert!(code.contains(":: idle_runtime :: __private :: run"), "{code}");
+        assert!(code.contains("timeout_ms : 30000u64"), "{code}");
+        assert!(code.contains("grace_ms : 10000u64"), "{code}");
+        assert!(code.contains("Ipv4Addr :: new (0u8 , 0u8 , 0u8 , 0u8) , 8080u16"), "{code}");
+    }
+
+    #[test]
+    fn errors_keep_the_function_and_stub_main() {
+        let code = expand(quote!(timeout = "soon"), quote!(async fn main() -> Router { Router::new() }));
+        assert!(code.contains("compile_error"), "{code}");
+        assert!(code.contains("async fn __idle_server_main"), "{code}");
+        assert!(code.contains("fn main () { }"), "{code}");
+    }
+}

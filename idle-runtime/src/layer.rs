@@ -1,0 +1,370 @@
+//! The tower layer that turns requests into activity.
+//!
+//! A request counts as active from the moment the service is called until its
+//! response body has been fully sent or dropped:
+//!
+//! - `call` takes an [`ActivityGuard`] before calling the inner service;
+//! - [`ResponseFuture`] holds it while the handler runs, so a cancelled future
+//!   (client gone, `tower::timeout`) or a panicking handler drops it;
+//! - on success the guard moves into the [`TrackedBody`], which releases it
+//!   when the body reports its end or is dropped, so a streaming body (SSE, a
+//!   large download) keeps the server awake while it streams;
+//! - an error from the inner service releases it at once.
+//!
+//! Requests whose path is in the ignore list are served normally and never
+//! count. Paths match exactly (`/healthz` does not match `/healthz/` nor
+//! `/healthz/deep`), the query string is not part of the path, and paths are
+//! compared as sent, without percent-decoding.
+//!
+//! The per-request cost is two atomic read-modify-writes on the tracker (one
+//! `fetch_add`, one compare-and-swap), one reference count increment and a
+//! clock read: no lock, no allocation, no timer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{ActivityGuard, Tracker};
+
+/// A [`Layer`] that counts each request as activity on a [`Tracker`].
+///
+/// [`serve`](crate::serve) applies it for you; use it directly when you serve
+/// with something else (for example `axum::serve` with
+/// [`Tracker::wait_idle`] as its graceful-shutdown signal).
+///
+/// # Examples
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use idle_runtime::{ActivityLayer, Tracker};
+///
+/// let tracker = Tracker::new();
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .route("/healthz", get(|| async { "ok" }))
+///     .layer(ActivityLayer::new(tracker.clone()).ignore(["/healthz"]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ActivityLayer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    tracker: Tracker,
+    ignore: Box<[Box<str>]>,
+}
+
+impl ActivityLayer {
+    /// A layer that records activity on `tracker` for every request.
+    pub fn new(tracker: Tracker) -> Self {
+        ActivityLayer {
+            shared: Arc::new(Shared {
+                tracker,
+                ignore: Box::default(),
+            }),
+        }
+    }
+
+    /// Never count requests to these paths (health checks, probes). They are
+    /// still served. Replaces any list given before.
+    pub fn ignore<I, P>(self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        let ignore = paths
+            .into_iter()
+            .map(|path| path.into().into_boxed_str())
+            .collect();
+        ActivityLayer {
+            shared: Arc::new(Shared {
+                tracker: self.shared.tracker.clone(),
+                ignore,
+            }),
+        }
+    }
+
+    /// The tracker this layer records on.
+    pub fn tracker(&self) -> &Tracker {
+        &self.shared.tracker
+    }
+}
+
+impl<S> Layer<S> for ActivityLayer {
+    type Service = ActivityService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ActivityService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The [`Service`] made by [`ActivityLayer`].
+#[derive(Clone, Debug)]
+pub struct ActivityService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ActivityService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<TrackedBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let path = request.uri().path();
+        let guard = if self.shared.ignore.iter().any(|ignored| **ignored == *path) {
+            None
+        } else {
+            Some(self.shared.tracker.begin_request())
+        };
+        ResponseFuture {
+            inner: self.inner.call(request),
+            guard,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`ActivityService`]: holds the request's
+    /// activity while the handler runs.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<ActivityGuard>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<TrackedBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        // On error the guard is dropped here: the request is over.
+        let guard = this.guard.take();
+        Poll::Ready(result.map(|response| response.map(|body| TrackedBody { inner: body, guard })))
+    }
+}
+
+pin_project! {
+    /// A response body that holds its request's activity until it has been
+    /// fully sent or dropped. Every [`Body`] method is forwarded unchanged.
+    pub struct TrackedBody<B> {
+        #[pin]
+        inner: B,
+        guard: Option<ActivityGuard>,
+    }
+}
+
+impl<B> TrackedBody<B> {
+    /// Wraps `body` so that `guard` lives until the body ends or is dropped.
+    pub fn new(body: B, guard: Option<ActivityGuard>) -> Self {
+        TrackedBody { inner: body, guard }
+    }
+}
+
+impl<B: Body> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        // The end of the stream or an error ends the request even if the
+        // server keeps the body around a little longer.
+        if let Poll::Ready(None | Some(Err(_))) = frame {
+            *this.guard = None;
+        }
+        frame
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> std::fmt::Debug for TrackedBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackedBody")
+            .field("tracking", &self.guard.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full, StreamBody};
+    use tower::{service_fn, ServiceExt};
+
+    use super::*;
+
+    fn request(path: &str) -> Request<()> {
+        Request::get(path).body(()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_request_is_active_from_call_until_its_body_is_done() {
+        let tracker = Tracker::new();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let released = std::sync::Mutex::new(Some(released));
+        let mut service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| {
+            let released = released.lock().unwrap().take().unwrap();
+            async move {
+                released.await.unwrap();
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+            }
+        }));
+
+        // Ready: not yet active.
+        let service = service.ready().await.unwrap();
+        assert_eq!(tracker.active(), 0);
+        // Called: active while the handler runs.
+        let future = service.call(request("/"));
+        assert_eq!(tracker.active(), 1);
+        release.send(()).unwrap();
+        // Response returned: still active, the body has not been sent.
+        let response = future.await.unwrap();
+        assert_eq!(tracker.active(), 1);
+        // Body fully read: no longer active, one request counted.
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"hello");
+        assert_eq!((tracker.active(), tracker.requests()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_body_unread_ends_the_request() {
+        let tracker = Tracker::new();
+        let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"x"))))
+        }));
+        let response = service.oneshot(request("/")).await.unwrap();
+        assert_eq!(tracker.active(), 1);
+        drop(response);
+        assert_eq!(tracker.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_streaming_body_is_active_until_its_last_frame() {
+        let tracker = Tracker::new();
+        let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
+        let receiver = std::sync::Mutex::new(Some(receiver));
+        let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| {
+            let receiver = receiver.lock().unwrap().take().unwrap();
+            let stream = futures_stream(receiver);
+            async move { Ok::<_, Infallible>(Response::new(StreamBody::new(stream))) }
+        }));
+        let mut body = service.oneshot(request("/events")).await.unwrap().into_body();
+        for _ in 0..3 {
+            sender.send(Ok(Frame::data(Bytes::from_static(b"tick")))).await.unwrap();
+            let frame = body.frame().await.unwrap().unwrap();
+            assert_eq!(frame.into_data().unwrap(), "tick");
+            assert_eq!(tracker.active(), 1, "streaming keeps the request active");
+        }
+        drop(sender);
+        assert!(body.frame().await.is_none());
+        assert_eq!(tracker.active(), 0, "the end of the stream ends the request");
+        drop(body);
+        assert_eq!(tracker.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_handler_ends_the_request() {
+        let tracker = Tracker::new();
+        let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| async {
+            std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>().await
+        }));
+        let result = tokio::time::timeout(Duration::from_millis(10), service.oneshot(request("/"))).await;
+        assert!(result.is_err());
+        assert_eq!(tracker.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_service_error_ends_the_request() {
+        let tracker = Tracker::new();
+        let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| async {
+            Err::<Response<Full<Bytes>>, _>("broken")
+        }));
+        let future = service.oneshot(request("/"));
+        assert_eq!(future.await.unwrap_err(), "broken");
+        assert_eq!(tracker.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_ends_the_request() {
+        let tracker = Tracker::new();
+        let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| async {
+            if true {
+                panic!("handler panicked");
+            }
+            Ok::<Response<Full<Bytes>>, Infallible>(Response::default())
+        }));
+        let task = tokio::spawn(service.oneshot(request("/")));
+        assert!(task.await.unwrap_err().is_panic());
+        assert_eq!(tracker.active(), 0);
+    }
+
+    #[tokio::test]
+    async fn ignored_paths_match_exactly_and_are_served() {
+        let tracker = Tracker::new();
+        let layer = ActivityLayer::new(tracker.clone()).ignore(["/healthz"]);
+        let service = layer.layer(service_fn(|req: Request<()>| async move {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(req.uri().path().to_owned()))))
+        }));
+        let cases = [
+            ("/healthz", false),
+            ("/healthz?verbose=1", false),
+            ("/healthz/", true),
+            ("/healthz/deep", true),
+            ("/health", true),
+            ("/%68ealthz", true),
+        ];
+        for (path, counts) in cases {
+            let response = service.clone().oneshot(request(path)).await.unwrap();
+            assert_eq!(tracker.active(), u64::from(counts), "{path}");
+            drop(response);
+        }
+        assert_eq!(tracker.requests(), 4);
+    }
+
+    /// A body stream fed by a channel, without pulling in tokio-stream.
+    fn futures_stream<T>(
+        mut receiver: tokio::sync::mpsc::Receiver<T>,
+    ) -> impl futures_util::Stream<Item = T> {
+        futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+    }
+}

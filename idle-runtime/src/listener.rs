@@ -1,0 +1,64 @@
+//! Where the server listens: a socket inherited by socket activation, or a
+//! fresh one bound to [`Config::addr`](crate::Config::addr).
+//!
+//! Under socket activation (systemd, `systemd-socket-activate`: the variables
+//! `LISTEN_FDS` and `LISTEN_PID`) the first passed descriptor is served. The
+//! socket belongs to the activator and outlives the process, so connections
+//! that arrive while the server is stopped wait in the kernel's queue and are
+//! served by the next start: a stop/start cycle loses nothing.
+
+use std::io;
+
+use tokio::net::TcpListener;
+
+use crate::Config;
+
+/// Takes the listening socket passed by socket activation, if any.
+///
+/// Returns `Ok(None)` when `LISTEN_FDS` is unset, or set for another process
+/// (`LISTEN_PID` differs). It removes `LISTEN_FDS` and `LISTEN_PID` from the
+/// environment so that child processes do not inherit them, so call it
+/// before starting threads that read the environment (the `#[idle_server]`
+/// main calls it before building the tokio runtime).
+///
+/// # Errors
+///
+/// The passed descriptor is not a TCP socket, or cannot be used.
+pub fn take_activated_listener() -> io::Result<Option<std::net::TcpListener>> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if fds.len() == 0 {
+        return Ok(None);
+    }
+    let listener = fds.take_tcp_listener(0).map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("the socket passed by socket activation (LISTEN_FDS) is not a TCP listener: {error}"),
+        )
+    })?;
+    if let Some(listener) = &listener {
+        listener.set_nonblocking(true)?;
+    }
+    Ok(listener)
+}
+
+/// The listener to serve: `activated` if socket activation passed one,
+/// otherwise a new socket bound to `config.addr`.
+///
+/// # Errors
+///
+/// The address cannot be bound (in use, not local, no permission); the
+/// message names the address.
+pub async fn bind(
+    config: &Config,
+    activated: Option<std::net::TcpListener>,
+) -> io::Result<TcpListener> {
+    match activated {
+        Some(listener) => {
+            listener.set_nonblocking(true)?;
+            TcpListener::from_std(listener)
+        }
+        None => TcpListener::bind(config.addr).await.map_err(|error| {
+            io::Error::new(error.kind(), format!("cannot listen on {}: {error}", config.addr))
+        }),
+    }
+}

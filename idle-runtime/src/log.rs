@@ -1,0 +1,105 @@
+//! Lifecycle events.
+//!
+//! Every event is a `tracing` event with target `idle_runtime`. The two a
+//! user must always see, the startup line and the exit line, are printed on
+//! stderr as `idle: ...` when no global `tracing` subscriber is installed,
+//! and sent only to the subscriber when one is; so each appears exactly once.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::shutdown::{Drain, ShutdownReason, ShutdownReport};
+
+fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
+    idle_duration::format(duration)
+}
+
+fn has_subscriber() -> bool {
+    tracing::dispatcher::has_been_set()
+}
+
+pub(crate) fn listening(addr: SocketAddr, timeout: Duration, grace: Duration, activated: bool) {
+    let source = if activated { " (socket activation)" } else { "" };
+    let (timeout, grace) = (fmt_duration(timeout), fmt_duration(grace));
+    if has_subscriber() {
+        tracing::info!(
+            target: "idle_runtime",
+            %addr, %timeout, %grace, socket_activation = activated,
+            "listening on http://{addr}{source}"
+        );
+    } else {
+        eprintln!("idle: listening on http://{addr}{source}; idle timeout {timeout}, grace {grace}");
+    }
+}
+
+pub(crate) fn shutdown_started(reason: ShutdownReason, timeout: Duration, active: u64) {
+    match reason {
+        ShutdownReason::Idle => tracing::info!(
+            target: "idle_runtime",
+            %reason, active,
+            "shutting down: idle for {}", fmt_duration(timeout)
+        ),
+        _ => tracing::info!(target: "idle_runtime", %reason, active, "shutting down: {reason}"),
+    }
+}
+
+pub(crate) fn drain_finished(drain: Drain, grace: Duration) {
+    match drain {
+        Drain::Complete => tracing::info!(target: "idle_runtime", "drain finished"),
+        Drain::GraceExpired { abandoned } => tracing::warn!(
+            target: "idle_runtime",
+            abandoned,
+            "grace of {} expired; abandoning {abandoned} running activities",
+            fmt_duration(grace)
+        ),
+        Drain::Forced { abandoned } => tracing::warn!(
+            target: "idle_runtime",
+            abandoned,
+            "second signal during the drain; abandoning {abandoned} running activities"
+        ),
+    }
+}
+
+pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
+    let reason = match report.reason {
+        ShutdownReason::Idle => format!("idle for {}", fmt_duration(timeout)),
+        other => other.to_string(),
+    };
+    let uptime = fmt_duration(report.uptime);
+    let requests = report.requests;
+    let abandoned = match report.drain {
+        Drain::Complete => String::new(),
+        Drain::GraceExpired { abandoned } => {
+            format!("; grace expired, {abandoned} activities abandoned")
+        }
+        Drain::Forced { abandoned } => {
+            format!("; drain cut short by a second signal, {abandoned} activities abandoned")
+        }
+    };
+    if has_subscriber() {
+        tracing::info!(
+            target: "idle_runtime",
+            reason = %report.reason, %uptime, requests, abandoned = report.abandoned(),
+            "exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}"
+        );
+    } else {
+        eprintln!("idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}");
+    }
+}
+
+/// A fatal error of the `#[idle_server]` main: always one line on stderr,
+/// whatever subscriber is installed, because it is the last thing the
+/// process says.
+pub(crate) fn fatal(message: &str) {
+    // Keep it to one line whatever the error's Display does.
+    let line: String = message.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ");
+    eprintln!("idle: error: {line}");
+}
+
+pub(crate) fn stopped_during_setup(reason: ShutdownReason) {
+    if has_subscriber() {
+        tracing::info!(target: "idle_runtime", %reason, "exiting: {reason} during setup");
+    } else {
+        eprintln!("idle: exiting: {reason} during setup");
+    }
+}

@@ -1,0 +1,156 @@
+//! Support for the code `#[idle_server]` generates. Not a public API: names
+//! here may change in any release.
+
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub use ::axum;
+pub use ::tokio;
+
+use crate::shutdown::Signals;
+use crate::{log, Config};
+
+/// The attribute's values, checked at compile time.
+#[derive(Debug)]
+pub struct MacroConfig {
+    pub timeout_ms: u64,
+    pub grace_ms: u64,
+    pub addr: SocketAddr,
+    pub ignore: &'static [&'static str],
+}
+
+/// Exit code after a shutdown on purpose (idle or signal).
+const EXIT_STOPPED: u8 = 0;
+/// Exit code when setup fails: the user's function returned `Err`, the
+/// address cannot be bound, the runtime cannot start.
+const EXIT_SETUP: u8 = 1;
+/// Exit code when the configuration (an environment override) is invalid.
+const EXIT_CONFIG: u8 = 2;
+
+/// The body of the generated `main`: configuration, runtime, setup, bind,
+/// serve, drain, exit code. `setup` is the user's function, its error already
+/// turned into a message.
+pub fn run<F>(config: MacroConfig, setup: F) -> ExitCode
+where
+    F: Future<Output = Result<axum::Router, String>>,
+{
+    let config = Config::default()
+        .with_timeout(Duration::from_millis(config.timeout_ms))
+        .with_grace(Duration::from_millis(config.grace_ms))
+        .with_addr(config.addr)
+        .with_ignore(config.ignore.iter().copied());
+    // Environment first, before anything runs or is bound.
+    let config = match config.apply_env() {
+        Ok(config) => config,
+        Err(error) => return fail(EXIT_CONFIG, &error),
+    };
+    // Before the runtime starts threads: this edits the environment.
+    let activated = match crate::take_activated_listener() {
+        Ok(activated) => activated,
+        Err(error) => return fail(EXIT_SETUP, &error),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(EXIT_SETUP, &format_args!("cannot start the tokio runtime: {error}")),
+    };
+    let code = runtime.block_on(async move {
+        // Registered before setup so that a signal during setup is neither
+        // lost nor fatal by default disposition halfway through.
+        let mut signals = match Signals::new() {
+            Ok(signals) => signals,
+            Err(error) => {
+                return fail(EXIT_SETUP, &format_args!("cannot install signal handlers: {error}"))
+            }
+        };
+        let router = tokio::select! {
+            biased;
+            reason = signals.recv() => {
+                log::stopped_during_setup(reason);
+                return ExitCode::from(EXIT_STOPPED);
+            }
+            result = setup => match result {
+                Ok(router) => router,
+                Err(message) => return fail(EXIT_SETUP, &format_args!("setup failed: {message}")),
+            },
+        };
+        let is_activated = activated.is_some();
+        let listener = match crate::bind(&config, activated).await {
+            Ok(listener) => listener,
+            Err(error) => return fail(EXIT_SETUP, &error),
+        };
+        match crate::serve(listener, router)
+            .with_config(&config)
+            .with_signals(signals, is_activated)
+            .await
+        {
+            Ok(_report) => ExitCode::from(EXIT_STOPPED),
+            Err(error) => fail(EXIT_SETUP, &error),
+        }
+    });
+    // Abandoned requests and tasks are dropped, not waited for.
+    runtime.shutdown_background();
+    code
+}
+
+fn fail(code: u8, error: &dyn Display) -> ExitCode {
+    log::fatal(&error.to_string());
+    ExitCode::from(code)
+}
+
+/// What an `#[idle_server]` function may return.
+#[diagnostic::on_unimplemented(
+    message = "`#[idle_server]` functions must return `axum::Router` or `Result<axum::Router, E>`, not `{Self}`",
+    label = "expected `Router` or `Result<Router, E>`",
+    note = "the router must come from the same axum version as idle-runtime's (0.8)"
+)]
+pub trait SetupOutput {
+    type Error;
+    fn into_setup_result(self) -> Result<axum::Router, Self::Error>;
+}
+
+impl SetupOutput for axum::Router {
+    type Error = std::convert::Infallible;
+    fn into_setup_result(self) -> Result<axum::Router, Self::Error> {
+        Ok(self)
+    }
+}
+
+impl<E> SetupOutput for Result<axum::Router, E> {
+    type Error = E;
+    fn into_setup_result(self) -> Result<axum::Router, E> {
+        self
+    }
+}
+
+/// Describes a setup error with `Display` if it has it, else `Debug`, by
+/// autoref specialisation: `(&Describe(&e)).describe()` picks
+/// [`DescribeDisplay`] when `E: Display`, and [`DescribeDebug`] otherwise.
+pub struct Describe<'a, E>(pub &'a E);
+
+pub trait DescribeDisplay {
+    fn describe(&self) -> String;
+}
+
+impl<E: Display> DescribeDisplay for &Describe<'_, E> {
+    fn describe(&self) -> String {
+        // `{:#}` shows the whole cause chain of anyhow and eyre errors on
+        // one line; other types ignore the flag.
+        format!("{:#}", self.0)
+    }
+}
+
+pub trait DescribeDebug {
+    fn describe(&self) -> String;
+}
+
+impl<E: Debug> DescribeDebug for Describe<'_, E> {
+    fn describe(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}

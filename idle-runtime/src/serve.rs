@@ -1,0 +1,412 @@
+//! Serving until idle or signalled, then draining.
+//!
+//! [`serve`] runs one accept loop and one drain path for every trigger:
+//!
+//! 1. Accept connections and serve HTTP/1.1 and HTTP/2 (with upgrades, so
+//!    WebSockets work) through the [`ActivityLayer`]. An accepted connection
+//!    counts as activity until it sends its first request, so a client that
+//!    has connected but not yet spoken is never cut off by an idle shutdown.
+//!    hyper's 30 s header-read timeout bounds how long a silent connection can
+//!    keep the server awake.
+//! 2. Stop on the first of: [`Tracker::wait_idle`], SIGTERM, SIGINT, or the
+//!    future given to [`Serve::with_shutdown_signal`]. The accept loop is
+//!    polled before the watchdog, so a connection already waiting in the
+//!    kernel's queue when the deadline passes is accepted and served instead
+//!    of being dropped.
+//! 3. Close the listener, tell every connection to finish its current request
+//!    and close (idle keep-alive connections close at once), and wait for the
+//!    connections and for every activity (including keep-awake guards) to end,
+//!    at most `grace`. A second signal ends the wait at once.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::layer::ActivityService;
+use crate::shutdown::{Drain, ShutdownReason, ShutdownReport, Signals};
+use crate::{log, ActivityLayer, Config, Tracker};
+
+/// hyper's default, set explicitly: how long a connection may take to send a
+/// request's headers (including its first request) before it is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `service` on `listener` until the server has been idle for the
+/// timeout, or SIGTERM or SIGINT arrives; then drains and returns.
+///
+/// `service` is typically an [`axum::Router`]; it is wrapped in an
+/// [`ActivityLayer`] for you. Configure the returned [`Serve`] with its
+/// `with_*` methods, then `.await` it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use idle_runtime::Config;
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let config = Config::default().apply_env().expect("valid environment");
+///     let listener = tokio::net::TcpListener::bind(config.addr).await?;
+///     let app = Router::new().route("/", get(|| async { "hello" }));
+///     let report = idle_runtime::serve(listener, app).with_config(&config).await?;
+///     eprintln!("stopped: {}, {} requests", report.reason, report.requests);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Return Value
+///
+/// Awaiting the [`Serve`] gives a [`ShutdownReport`] once the drain is over,
+/// or an [`io::Error`] if the signal handlers cannot be installed.
+pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
+    let config = Config::default();
+    Serve {
+        listener,
+        service,
+        tracker: crate::tracker().clone(),
+        timeout: config.timeout,
+        grace: config.grace,
+        ignore: config.ignore,
+        shutdown_signal: None,
+        signals: None,
+        activated: false,
+    }
+}
+
+/// A server that has not started yet; see [`serve`]. Await it to run it.
+#[must_use = "a Serve does nothing until it is awaited"]
+pub struct Serve<S> {
+    listener: TcpListener,
+    service: S,
+    tracker: Tracker,
+    timeout: Duration,
+    grace: Duration,
+    ignore: Vec<String>,
+    shutdown_signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Handlers registered by the `#[idle_server]` main before setup, so
+    /// that a signal during setup is not lost.
+    signals: Option<Signals>,
+    /// Whether the listener came from socket activation, for the log line.
+    activated: bool,
+}
+
+impl<S> Serve<S> {
+    /// Takes `timeout`, `grace` and `ignore` from `config` (`addr` is for
+    /// binding, see [`bind`](crate::bind)).
+    pub fn with_config(mut self, config: &Config) -> Self {
+        self.timeout = config.timeout;
+        self.grace = config.grace;
+        self.ignore.clone_from(&config.ignore);
+        self
+    }
+
+    /// Shut down after this long without activity. Default 30 s.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Wait at most this long for the drain. Default 10 s.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Request paths that never count as activity.
+    pub fn with_ignore<I, P>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        self.ignore = paths.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Record activity on `tracker` instead of the process-wide
+    /// [`tracker()`](crate::tracker()).
+    pub fn with_tracker(mut self, tracker: Tracker) -> Self {
+        self.tracker = tracker;
+        self
+    }
+
+    /// Also shut down (with the same drain) when `signal` completes.
+    pub fn with_shutdown_signal<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown_signal = Some(Box::pin(signal));
+        self
+    }
+
+    /// The tracker this server records activity on.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub(crate) fn with_signals(mut self, signals: Signals, activated: bool) -> Self {
+        self.signals = Some(signals);
+        self.activated = activated;
+        self
+    }
+}
+
+impl<S> std::fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
+            .field("ignore", &self.ignore)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> IntoFuture for Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Output = io::Result<ShutdownReport>;
+    type IntoFuture = ServeFuture;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ServeFuture(Box::pin(run(self)))
+    }
+}
+
+/// The future of an awaited [`Serve`].
+#[must_use = "futures do nothing unless polled"]
+pub struct ServeFuture(Pin<Box<dyn Future<Output = io::Result<ShutdownReport>> + Send>>);
+
+impl Future for ServeFuture {
+    type Output = io::Result<ShutdownReport>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for ServeFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeFuture").finish_non_exhaustive()
+    }
+}
+
+async fn run<S, B>(serve: Serve<S>) -> io::Result<ShutdownReport>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let Serve {
+        listener,
+        service,
+        tracker,
+        timeout,
+        grace,
+        ignore,
+        shutdown_signal,
+        signals,
+        activated,
+    } = serve;
+    let mut signals = match signals {
+        Some(signals) => signals,
+        None => Signals::new()?,
+    };
+    let mut shutdown_signal =
+        shutdown_signal.unwrap_or_else(|| Box::pin(std::future::pending::<()>()));
+    let service = ActivityLayer::new(tracker.clone())
+        .ignore(ignore)
+        .layer(service);
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+
+    // The idle clock starts when the server can be reached.
+    let started = Instant::now();
+    tracker.touch();
+    log::listening(listener.local_addr()?, timeout, grace, activated);
+
+    let idle = tracker.wait_idle(timeout);
+    tokio::pin!(idle);
+    let reason = loop {
+        tokio::select! {
+            // Signals first: the platform wants us gone. Then the accept
+            // queue, so that a connection waiting when the idle deadline
+            // passes is served rather than dropped. The watchdog last.
+            biased;
+            reason = signals.recv() => break reason,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let service = ConnectionService::new(&tracker, service.clone());
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(target: "idle_runtime", %error, "connection error");
+                        }
+                    });
+                }
+                Err(error) => accept_error(error).await,
+            },
+            () = &mut shutdown_signal => break ShutdownReason::Requested,
+            () = &mut idle => break ShutdownReason::Idle,
+        }
+    };
+
+    // Stop accepting. Under socket activation the activator still holds the
+    // socket, so connections arriving from now on wait for the next start.
+    drop(listener);
+    log::shutdown_started(reason, timeout, tracker.active());
+
+    let drain = async {
+        graceful.shutdown().await;
+        tracker.wait_inactive().await;
+    };
+    let drain = tokio::select! {
+        biased;
+        _ = signals.recv() => Drain::Forced { abandoned: tracker.active() },
+        () = drain => Drain::Complete,
+        () = tokio::time::sleep(grace) => Drain::GraceExpired { abandoned: tracker.active() },
+    };
+    log::drain_finished(drain, grace);
+
+    let report = ShutdownReport {
+        reason,
+        drain,
+        uptime: started.elapsed(),
+        requests: tracker.requests(),
+    };
+    log::exiting(&report, timeout);
+    Ok(report)
+}
+
+/// Errors from `accept` concern one connection (the client gave up before we
+/// took it) or the process (out of file descriptors). Neither should stop the
+/// server; the second needs a pause so that the loop does not spin.
+async fn accept_error(error: io::Error) {
+    match error.kind() {
+        io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionRefused
+        | io::ErrorKind::Interrupted => {}
+        _ => {
+            tracing::error!(target: "idle_runtime", %error, "accept failed; retrying in 50ms");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The per-connection service: hyper's view of the tower service, plus the
+/// connection's own activity, held from accept until its first request.
+struct ConnectionService<S> {
+    inner: TowerToHyperService<ActivityService<S>>,
+    unanswered: Unanswered,
+}
+
+impl<S> ConnectionService<S> {
+    fn new(tracker: &Tracker, service: ActivityService<S>) -> Self {
+        ConnectionService {
+            inner: TowerToHyperService::new(service),
+            unanswered: Unanswered::new(tracker),
+        }
+    }
+}
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone,
+{
+    type Response = <TowerToHyperService<ActivityService<S>> as hyper::service::Service<
+        Request<Incoming>,
+    >>::Response;
+    type Error = S::Error;
+    type Future = <TowerToHyperService<ActivityService<S>> as hyper::service::Service<
+        Request<Incoming>,
+    >>::Future;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let future = self.inner.call(request);
+        self.unanswered.answered();
+        future
+    }
+}
+
+/// An accepted connection's activity until its first request: one atomic
+/// load per later request.
+struct Unanswered {
+    tracker: Tracker,
+    pending: AtomicBool,
+}
+
+impl Unanswered {
+    fn new(tracker: &Tracker) -> Self {
+        tracker.begin();
+        Unanswered {
+            tracker: tracker.clone(),
+            pending: AtomicBool::new(true),
+        }
+    }
+
+    fn answered(&self) {
+        // Relaxed: the flag only guards against ending twice; the tracker's
+        // own word carries the ordering that the watchdog relies on.
+        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Relaxed) {
+            self.tracker.end();
+        }
+    }
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        self.answered();
+    }
+}

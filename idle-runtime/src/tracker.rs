@@ -1,0 +1,375 @@
+//! The activity tracker: how many activities are running and when the last
+//! one ended, in one atomic word.
+//!
+//! An *activity* is anything that keeps the server awake: a request from the
+//! moment the service is called until its response body is finished or
+//! dropped (see [`ActivityLayer`](crate::ActivityLayer)), a connection that
+//! has been accepted but has not sent its first request yet, or an
+//! [`ActivityGuard`] held by user code (a WebSocket task, a background job).
+//!
+//! # Why one word
+//!
+//! The count of running activities and the time the last one ended are packed
+//! into a single `AtomicU64`: the low [`COUNT_BITS`] bits hold the count, the
+//! high bits the end time in whole milliseconds since the tracker was created,
+//! rounded up. The watchdog decides "idle" from one load of that word, so it
+//! can never combine a count from one moment with an end time from another:
+//! either an activity had begun before the load (count > 0: not idle), or it
+//! begins after it, exactly as if it had arrived after the decision. Starting
+//! an activity is one `fetch_add`; ending one is a short compare-and-swap loop
+//! that decrements the count and raises the end time. No lock, no allocation,
+//! no timer is touched per request.
+//!
+//! 40 bits of milliseconds last 34 years of uptime; 24 bits of count allow
+//! 16 million simultaneous activities.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Bits of the state word that hold the number of running activities.
+const COUNT_BITS: u32 = 24;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// Counts running activities and remembers when the last one ended.
+///
+/// A `Tracker` is a cheap handle (an [`Arc`]); clones share the same state.
+/// [`serve`](crate::serve) uses the process-wide [`tracker()`] unless it is
+/// given another one with [`Serve::with_tracker`](crate::Serve::with_tracker).
+///
+/// # Examples
+///
+/// Keep the server awake while a background job runs:
+///
+/// ```
+/// # async fn reindex() {}
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let guard = idle_runtime::tracker().keep_awake();
+/// tokio::spawn(async move {
+///     reindex().await;
+///     drop(guard); // the idle clock starts now
+/// });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Tracker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `end_ms << COUNT_BITS | count`; see the module docs.
+    state: AtomicU64,
+    /// Requests that counted as activity, for the exit line. Only ever
+    /// reported, never decided on, hence `Relaxed`.
+    requests: AtomicU64,
+    /// The origin of the millisecond timestamps in `state`.
+    origin: Instant,
+    /// Woken when the count drops to zero, for the drain. `notify_one` takes
+    /// no lock unless a waiter is registered, which only happens while
+    /// draining.
+    zero: Notify,
+}
+
+impl Tracker {
+    /// Creates a tracker with no activity whose idle clock starts now.
+    pub fn new() -> Self {
+        Tracker {
+            inner: Arc::new(Inner {
+                state: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                origin: Instant::now(),
+                zero: Notify::new(),
+            }),
+        }
+    }
+
+    /// Starts an activity that lasts until the returned guard is dropped.
+    ///
+    /// While any guard is alive the server does not go idle, and a graceful
+    /// shutdown waits for it (up to `grace`). Move the guard into the task
+    /// that does the work, so that it is dropped however the task ends:
+    /// returning, panicking or being aborted.
+    pub fn keep_awake(&self) -> ActivityGuard {
+        self.begin();
+        ActivityGuard {
+            tracker: self.clone(),
+        }
+    }
+
+    /// Records activity now without holding it: the idle deadline moves to
+    /// now + timeout if that is later than the current one.
+    pub fn touch(&self) {
+        let now = self.now_ms();
+        // AcqRel/Acquire for the same reason as in `end`.
+        let _ = self
+            .inner
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let end = (state >> COUNT_BITS).max(now);
+                Some(end << COUNT_BITS | state & COUNT_MASK)
+            });
+    }
+
+    /// The number of activities running now: requests in flight, accepted
+    /// connections that have not sent a request yet, and live guards.
+    pub fn active(&self) -> u64 {
+        self.snapshot().active
+    }
+
+    /// The number of requests that counted as activity since the tracker was
+    /// created (requests to ignored paths are not counted).
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// When the server became idle, or `None` while an activity runs.
+    ///
+    /// For a tracker that never saw activity this is the moment it was
+    /// created (or last [touched](Tracker::touch)).
+    pub fn idle_since(&self) -> Option<Instant> {
+        let snapshot = self.snapshot();
+        (snapshot.active == 0).then_some(snapshot.last_end)
+    }
+
+    /// Resolves once the tracker has been idle for `timeout` without
+    /// interruption.
+    ///
+    /// This is the watchdog: it sleeps until the current deadline
+    /// (`last activity + timeout`), then looks again; it never polls on a
+    /// fixed tick. See [`watchdog`](crate::watchdog) for the details.
+    pub async fn wait_idle(&self, timeout: Duration) {
+        crate::watchdog::wait_idle(self, timeout).await;
+    }
+
+    /// Resolves once no activity is running (immediately if none is). Used
+    /// by the drain, which waits for keep-awake guards as well as for
+    /// connections.
+    pub async fn wait_inactive(&self) {
+        loop {
+            let notified = self.inner.zero.notified();
+            tokio::pin!(notified);
+            // Register before looking, so that a drop to zero between the
+            // look and the await still wakes us.
+            notified.as_mut().enable();
+            if self.active() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Starts a request's activity: [`keep_awake`](Tracker::keep_awake) and
+    /// one more request in the count.
+    pub(crate) fn begin_request(&self) -> ActivityGuard {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        self.keep_awake()
+    }
+
+    /// One consistent reading of the state word.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        // Acquire pairs with the AcqRel of `end`: whoever sees the count
+        // drop also sees everything the activity did before it ended.
+        let state = self.inner.state.load(Ordering::Acquire);
+        Snapshot {
+            active: state & COUNT_MASK,
+            last_end: self.inner.origin + Duration::from_millis(state >> COUNT_BITS),
+        }
+    }
+
+    pub(crate) fn begin(&self) {
+        // AcqRel: the increment is ordered with the watchdog's load of the
+        // same word; a single location is enough for the idle decision, the
+        // stronger ordering keeps the drain's zero check simple to reason
+        // about.
+        let previous = self.inner.state.fetch_add(1, Ordering::AcqRel);
+        debug_assert!(
+            previous & COUNT_MASK < COUNT_MASK,
+            "more than 16 million simultaneous activities (leaked guards?)"
+        );
+    }
+
+    pub(crate) fn end(&self) {
+        let now = self.now_ms();
+        let mut remaining = 0;
+        // Decrement the count and raise the end time in one step, so that
+        // the watchdog never sees "count 0" with a stale end time.
+        let _ = self
+            .inner
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                let count = state & COUNT_MASK;
+                debug_assert!(count > 0, "activity ended twice");
+                remaining = count.saturating_sub(1);
+                let end = (state >> COUNT_BITS).max(now);
+                Some(end << COUNT_BITS | remaining)
+            });
+        if remaining == 0 {
+            self.inner.zero.notify_one();
+        }
+    }
+
+    /// Milliseconds since the origin, rounded up, so that a deadline
+    /// computed from it is never earlier than the true end + timeout.
+    fn now_ms(&self) -> u64 {
+        let elapsed = Instant::now().saturating_duration_since(self.inner.origin);
+        let millis = elapsed.as_millis() + u128::from(elapsed.subsec_nanos() % 1_000_000 != 0);
+        u64::try_from(millis).unwrap_or(u64::MAX).min(u64::MAX >> COUNT_BITS)
+    }
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Tracker::new()
+    }
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let snapshot = self.snapshot();
+        f.debug_struct("Tracker")
+            .field("active", &snapshot.active)
+            .field("last_end", &snapshot.last_end)
+            .field("requests", &self.requests())
+            .finish()
+    }
+}
+
+/// One reading of the tracker's state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Snapshot {
+    pub(crate) active: u64,
+    /// When the last activity ended (or the tracker was created or touched).
+    /// Meaningful only when `active == 0`.
+    pub(crate) last_end: Instant,
+}
+
+/// The process-wide tracker, used by `#[idle_server]` and by
+/// [`serve`](crate::serve) unless told otherwise.
+///
+/// Any code in the process can take a guard from it without passing a handle
+/// around, for example `idle_runtime::tracker().keep_awake()`.
+pub fn tracker() -> &'static Tracker {
+    static GLOBAL: OnceLock<Tracker> = OnceLock::new();
+    GLOBAL.get_or_init(Tracker::new)
+}
+
+/// A running activity: the server stays awake while it lives.
+///
+/// Created by [`Tracker::keep_awake`] (and, for each request, by the
+/// [`ActivityLayer`](crate::ActivityLayer)). Dropping it ends the activity and
+/// starts the idle clock if it was the last one.
+#[must_use = "the activity ends as soon as the guard is dropped"]
+pub struct ActivityGuard {
+    tracker: Tracker,
+}
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.tracker.end();
+    }
+}
+
+impl std::fmt::Debug for ActivityGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivityGuard").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_guards_and_remembers_the_last_end() {
+        let tracker = Tracker::new();
+        let created = Instant::now();
+        assert_eq!(tracker.active(), 0);
+        assert_eq!(tracker.idle_since(), Some(created));
+
+        let first = tracker.keep_awake();
+        let second = tracker.keep_awake();
+        assert_eq!(tracker.active(), 2);
+        assert_eq!(tracker.idle_since(), None);
+
+        tokio::time::advance(Duration::from_millis(250)).await;
+        drop(first);
+        assert_eq!(tracker.active(), 1);
+        assert_eq!(tracker.idle_since(), None, "one guard is still alive");
+
+        tokio::time::advance(Duration::from_millis(250)).await;
+        drop(second);
+        assert_eq!(tracker.active(), 0);
+        assert_eq!(tracker.idle_since(), Some(created + Duration::from_millis(500)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn end_times_never_go_backwards_and_round_up() {
+        let tracker = Tracker::new();
+        let origin = Instant::now();
+        let early = tracker.keep_awake();
+        let late = tracker.keep_awake();
+        tokio::time::advance(Duration::from_micros(10_300)).await;
+        drop(late);
+        // An activity that ends "earlier" in count order but later in time
+        // must not move the end time back, and 10.3 ms rounds up to 11 ms.
+        drop(early);
+        assert_eq!(tracker.idle_since(), Some(origin + Duration::from_millis(11)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn touch_moves_the_idle_start_forward_only() {
+        let tracker = Tracker::new();
+        let origin = Instant::now();
+        tokio::time::advance(Duration::from_secs(3)).await;
+        tracker.touch();
+        assert_eq!(tracker.idle_since(), Some(origin + Duration::from_secs(3)));
+        let guard = tracker.keep_awake();
+        tracker.touch();
+        assert_eq!(tracker.active(), 1, "touch does not end activities");
+        drop(guard);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_are_counted_and_are_activities() {
+        let tracker = Tracker::new();
+        let request = tracker.begin_request();
+        assert_eq!((tracker.active(), tracker.requests()), (1, 1));
+        drop(request);
+        assert_eq!((tracker.active(), tracker.requests()), (0, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_inactive_resolves_when_the_last_guard_drops() {
+        let tracker = Tracker::new();
+        tracker.wait_inactive().await; // nothing running: at once
+
+        let guard = tracker.keep_awake();
+        let waiter = tokio::spawn({
+            let tracker = tracker.clone();
+            async move { tracker.wait_inactive().await }
+        });
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!waiter.is_finished(), "a guard is alive");
+        drop(guard);
+        tokio::time::timeout(Duration::from_millis(1), waiter)
+            .await
+            .expect("woken when the count reaches zero")
+            .unwrap();
+    }
+
+    #[test]
+    fn guards_end_activity_when_a_task_panics() {
+        let tracker = Tracker::new();
+        let guard = tracker.keep_awake();
+        let result = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("handler failed");
+        })
+        .join();
+        assert!(result.is_err());
+        assert_eq!(tracker.active(), 0);
+    }
+}

@@ -1,0 +1,153 @@
+//! The watchdog: decides that the server has been idle for `timeout`.
+//!
+//! It never polls on a fixed tick. Each turn it reads the tracker once and
+//! sleeps until the earliest moment the server could be idle for `timeout`:
+//!
+//! - nothing running: `last activity + timeout`. If that moment has passed,
+//!   the server is idle and the watchdog returns.
+//! - something running: `now + timeout`, because an activity that is still
+//!   running cannot end before now, so no deadline can be earlier. This is one
+//!   wake-up per `timeout` while busy, however many requests arrive, and the
+//!   request path never touches a timer.
+//!
+//! When it wakes it recomputes the deadline from a fresh reading, so activity
+//! that happened during the sleep simply moves the next wake-up. The exit
+//! therefore happens at `last activity + timeout` itself (plus the timer's
+//! millisecond granularity), not up to a poll interval later.
+
+use std::time::Duration;
+
+use tokio::time::{sleep_until, Instant};
+
+use crate::Tracker;
+
+pub(crate) async fn wait_idle(tracker: &Tracker, timeout: Duration) {
+    loop {
+        let now = Instant::now();
+        let snapshot = tracker.snapshot();
+        let from = if snapshot.active == 0 {
+            snapshot.last_end
+        } else {
+            now
+        };
+        let Some(deadline) = from.checked_add(timeout) else {
+            // A timeout beyond the clock's range never expires.
+            return std::future::pending().await;
+        };
+        if snapshot.active == 0 && deadline <= now {
+            return;
+        }
+        sleep_until(deadline).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Runs the paused clock forward until `future` completes and returns
+    /// how long that took in virtual time.
+    async fn time_to_complete(future: impl Future<Output = ()>) -> Duration {
+        let start = Instant::now();
+        future.await;
+        start.elapsed()
+    }
+
+    fn is_ready(future: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+        let waker = std::task::Waker::noop();
+        matches!(future.poll(&mut Context::from_waker(waker)), Poll::Ready(()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_untouched_tracker_is_idle_timeout_after_creation() {
+        let tracker = Tracker::new();
+        let waited = time_to_complete(tracker.wait_idle(TIMEOUT)).await;
+        assert_eq!(waited, TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_is_last_activity_plus_timeout_exactly() {
+        let tracker = Tracker::new();
+        let start = Instant::now();
+        let idle = tokio::spawn({
+            let tracker = tracker.clone();
+            async move {
+                tracker.wait_idle(TIMEOUT).await;
+                Instant::now()
+            }
+        });
+        // Activity at odd moments, never more than TIMEOUT apart.
+        for gap_ms in [29_999, 7, 12_345, 29_000] {
+            tokio::time::sleep(Duration::from_millis(gap_ms)).await;
+            drop(tracker.keep_awake());
+        }
+        let last = start + Duration::from_millis(29_999 + 7 + 12_345 + 29_000);
+        let exited = idle.await.unwrap();
+        assert_eq!(exited, last + TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn never_idle_while_an_activity_runs() {
+        let tracker = Tracker::new();
+        let guard = tracker.keep_awake();
+        let mut idle = pin!(tracker.wait_idle(TIMEOUT));
+        for _ in 0..10 {
+            tokio::time::sleep(TIMEOUT * 3).await;
+            assert!(!is_ready(idle.as_mut()), "idle with a guard held");
+        }
+        let released = Instant::now();
+        drop(guard);
+        idle.await;
+        assert_eq!(Instant::now(), released + TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_activity_ending_just_before_the_deadline_postpones_it() {
+        let tracker = Tracker::new();
+        let start = Instant::now();
+        let guard = tracker.keep_awake();
+        let idle = tokio::spawn({
+            let tracker = tracker.clone();
+            async move {
+                tracker.wait_idle(TIMEOUT).await;
+                Instant::now()
+            }
+        });
+        tokio::time::sleep(TIMEOUT - Duration::from_millis(1)).await;
+        drop(guard);
+        assert_eq!(idle.await.unwrap(), start + TIMEOUT * 2 - Duration::from_millis(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_trackers_wake_the_watchdog_once_per_timeout() {
+        // While busy, the watchdog sleeps a whole timeout at a time; it does
+        // not spin. Counted through the number of polls of the future.
+        let tracker = Tracker::new();
+        let _guard = tracker.keep_awake();
+        let mut polls = 0;
+        let mut idle = pin!(tracker.wait_idle(TIMEOUT));
+        let counted = std::future::poll_fn(|cx| {
+            polls += 1;
+            match idle.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(()),
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        let _ = tokio::time::timeout(TIMEOUT * 10, counted).await;
+        assert!(polls <= 12, "woken {polls} times in 10 timeouts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_huge_timeout_never_expires_and_does_not_panic() {
+        let tracker = Tracker::new();
+        let result =
+            tokio::time::timeout(Duration::from_secs(3600), tracker.wait_idle(Duration::MAX)).await;
+        assert!(result.is_err());
+    }
+}
