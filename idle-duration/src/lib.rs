@@ -221,7 +221,12 @@ mod tests {
         use DurationError::*;
         let cases = [
             ("", Empty),
-            ("30", MissingUnit { number: "30".into() }),
+            (
+                "30",
+                MissingUnit {
+                    number: "30".into(),
+                },
+            ),
             ("s", ExpectedNumber { at: 0 }),
             (" 30s", ExpectedNumber { at: 0 }),
             ("30s ", ExpectedNumber { at: 3 }),
@@ -245,7 +250,18 @@ mod tests {
 
     #[test]
     fn format_round_trips() {
-        for millis in [1, 999, 1_000, 1_001, 59_999, 60_000, 90_500, 3_600_000, 3_661_001, u64::MAX - 1] {
+        for millis in [
+            1,
+            999,
+            1_000,
+            1_001,
+            59_999,
+            60_000,
+            90_500,
+            3_600_000,
+            3_661_001,
+            u64::MAX - 1,
+        ] {
             let d = Duration::from_millis(millis);
             assert_eq!(parse(&format(d).to_string()), Ok(d), "{millis}");
         }

@@ -100,7 +100,10 @@ fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
             let duration = idle_duration::parse(&lit.value()).map_err(|error| {
                 syn::Error::new(
                     lit.span(),
-                    format!("invalid `{key}`: {error}; expected {}", idle_duration::EXPECTED),
+                    format!(
+                        "invalid `{key}`: {error}; expected {}",
+                        idle_duration::EXPECTED
+                    ),
                 )
             })?;
             Value::Duration(duration)
@@ -193,7 +196,11 @@ fn describe_token(input: ParseStream) -> String {
 fn ignore_paths(input: ParseStream) -> syn::Result<Vec<String>> {
     if !input.peek(syn::token::Bracket) {
         let found = describe_token(input);
-        let found = if input.peek(LitStr) { ", found a single string (put it in brackets)".to_owned() } else { found };
+        let found = if input.peek(LitStr) {
+            ", found a single string (put it in brackets)".to_owned()
+        } else {
+            found
+        };
         return Err(input.error(format!(
             "expected an array of paths for `ignore`, such as `ignore = [\"/healthz\"]`{found}"
         )));
@@ -205,7 +212,9 @@ fn ignore_paths(input: ParseStream) -> syn::Result<Vec<String>> {
     let mut errors: Option<syn::Error> = None;
     for item in items {
         let result = match &item {
-            syn::Expr::Lit(syn::ExprLit { lit: Lit::Str(lit), .. }) => {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => {
                 let path = lit.value();
                 if path.starts_with('/') {
                     paths.push(path);
@@ -288,13 +297,24 @@ mod tests {
     fn error_of(tokens: TokenStream) -> String {
         match parse(tokens) {
             Ok(_) => panic!("expected an error"),
-            Err(errors) => errors.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"),
+            Err(errors) => errors
+                .into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 
     #[test]
     fn reads_every_key() {
-        let args = parse(quote!(timeout = "1m30s", grace = "500ms", addr = "127.0.0.1:3000", ignore = ["/healthz", "/ready"], crate = "my::rt")).unwrap();
+        let args = parse(quote!(
+            timeout = "1m30s",
+            grace = "500ms",
+            addr = "127.0.0.1:3000",
+            ignore = ["/healthz", "/ready"],
+            crate = "my::rt"
+        ))
+        .unwrap();
         assert_eq!(args.timeout.unwrap(), Duration::from_secs(90));
         assert_eq!(args.grace.unwrap(), Duration::from_millis(500));
         assert_eq!(args.addr.unwrap(), "127.0.0.1:3000".parse().unwrap());
@@ -317,12 +337,20 @@ mod tests {
         assert!(error_of(quote!(ignored = ["/a"])).contains("did you mean `ignore`?"));
         let far = error_of(quote!(port = 8080));
         assert!(!far.contains("did you mean"), "{far}");
-        assert!(far.contains("`timeout`, `grace`, `addr`, `ignore`, `crate`"), "{far}");
+        assert!(
+            far.contains("`timeout`, `grace`, `addr`, `ignore`, `crate`"),
+            "{far}"
+        );
     }
 
     #[test]
     fn every_error_is_reported_at_once() {
-        let errors = error_of(quote!(timeout = "0s", grace = 10, colour = "red", timeout = "1s"));
+        let errors = error_of(quote!(
+            timeout = "0s",
+            grace = 10,
+            colour = "red",
+            timeout = "1s"
+        ));
         assert_eq!(errors.lines().count(), 3, "{errors}");
     }
 
@@ -336,7 +364,9 @@ mod tests {
         assert!(error_of(quote!(ignore = ["healthz"])).contains("write \"/healthz\""));
         assert!(error_of(quote!(crate = "not a path")).contains("invalid `crate`"));
         assert!(error_of(quote!(timeout)).contains("expected `timeout = \"30s\"`"));
-        assert!(error_of(quote!(timeout = "1s", timeout = "2s")).contains("duplicate key `timeout`"));
+        assert!(
+            error_of(quote!(timeout = "1s", timeout = "2s")).contains("duplicate key `timeout`")
+        );
     }
 
     #[test]

@@ -77,8 +77,7 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
     };
     let into_result =
         quote_spanned!(return_span=> #krate::__private::SetupOutput::into_setup_result);
-    let describe =
-        quote_spanned!(return_span=> (&#krate::__private::Describe(&error)).describe());
+    let describe = quote_spanned!(return_span=> (&#krate::__private::Describe(&error)).describe());
 
     quote! {
         #(#attrs)*
@@ -160,27 +159,54 @@ mod tests {
     fn generated_code_uses_only_the_crate_path_and_std() {
         let code = expand(
             quote!(crate = "my::rt", timeout = "1m", ignore = ["/healthz"]),
-            quote!(async fn main() -> axum::Router { axum::Router::new() }),
+            quote!(
+                async fn main() -> axum::Router {
+                    axum::Router::new()
+                }
+            ),
         );
         assert!(code.contains("my :: rt :: __private :: run"), "{code}");
         assert!(!code.contains("idle_runtime"), "{code}");
         assert!(code.contains("timeout_ms : 60000u64"), "{code}");
         assert!(code.contains("\"/healthz\""), "{code}");
-        assert!(code.contains("async fn __idle_server_main () -> axum :: Router"), "{code}");
+        assert!(
+            code.contains("async fn __idle_server_main () -> axum :: Router"),
+            "{code}"
+        );
     }
 
     #[test]
     fn defaults_are_the_documented_ones() {
-        let code = expand(quote!(), quote!(async fn main() -> Router { Router::new() }));
-        assert!(code.contains(":: idle_runtime :: __private :: run"), "{code}");
+        let code = expand(
+            quote!(),
+            quote!(
+                async fn main() -> Router {
+                    Router::new()
+                }
+            ),
+        );
+        assert!(
+            code.contains(":: idle_runtime :: __private :: run"),
+            "{code}"
+        );
         assert!(code.contains("timeout_ms : 30000u64"), "{code}");
         assert!(code.contains("grace_ms : 10000u64"), "{code}");
-        assert!(code.contains("Ipv4Addr :: new (0u8 , 0u8 , 0u8 , 0u8) , 8080u16"), "{code}");
+        assert!(
+            code.contains("Ipv4Addr :: new (0u8 , 0u8 , 0u8 , 0u8) , 8080u16"),
+            "{code}"
+        );
     }
 
     #[test]
     fn errors_keep_the_function_and_stub_main() {
-        let code = expand(quote!(timeout = "soon"), quote!(async fn main() -> Router { Router::new() }));
+        let code = expand(
+            quote!(timeout = "soon"),
+            quote!(
+                async fn main() -> Router {
+                    Router::new()
+                }
+            ),
+        );
         assert!(code.contains("compile_error"), "{code}");
         assert!(code.contains("async fn __idle_server_main"), "{code}");
         assert!(code.contains("fn main () { }"), "{code}");

@@ -7,7 +7,8 @@
 use syn::spanned::Spanned;
 use syn::{ReturnType, Signature};
 
-const SHAPE: &str = "`async fn main() -> axum::Router` or `async fn main() -> Result<axum::Router, E>`";
+const SHAPE: &str =
+    "`async fn main() -> axum::Router` or `async fn main() -> Result<axum::Router, E>`";
 
 /// Every problem with the signature, combined into one error.
 pub(crate) fn check(sig: &Signature) -> Result<(), syn::Error> {
@@ -88,14 +89,31 @@ mod tests {
 
     #[test]
     fn accepts_both_return_shapes_and_aliases() {
-        assert!(errors(parse_quote!(async fn main() -> axum::Router { todo!() })).is_empty());
-        assert!(errors(parse_quote!(async fn main() -> Result<Router, Error> { todo!() })).is_empty());
-        assert!(errors(parse_quote!(async fn serve() -> anyhow::Result<Router> { todo!() })).is_empty());
+        assert!(errors(parse_quote!(
+            async fn main() -> axum::Router {
+                todo!()
+            }
+        ))
+        .is_empty());
+        assert!(errors(parse_quote!(
+            async fn main() -> Result<Router, Error> {
+                todo!()
+            }
+        ))
+        .is_empty());
+        assert!(errors(parse_quote!(
+            async fn serve() -> anyhow::Result<Router> {
+                todo!()
+            }
+        ))
+        .is_empty());
     }
 
     #[test]
     fn reports_each_problem() {
-        let found = errors(parse_quote!(fn main<T>(port: u16) { }));
+        let found = errors(parse_quote!(
+            fn main<T>(port: u16) {}
+        ));
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(found[0].contains("must be `async`"));
         assert!(found[1].contains("cannot be generic"));
@@ -105,7 +123,14 @@ mod tests {
 
     #[test]
     fn where_clauses_count_as_generics() {
-        let found = errors(parse_quote!(async fn main() -> Router where (): Sized { todo!() }));
+        let found = errors(parse_quote!(
+            async fn main() -> Router
+            where
+                (): Sized,
+            {
+                todo!()
+            }
+        ));
         assert_eq!(found.len(), 1);
         assert!(found[0].contains("cannot be generic"));
     }

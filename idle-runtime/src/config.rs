@@ -136,7 +136,11 @@ impl Config {
 
 const PORT_EXPECTED: &str = "a port number from 0 to 65535";
 
-fn utf8(variable: &'static str, value: OsString, expected: &'static str) -> Result<String, ConfigError> {
+fn utf8(
+    variable: &'static str,
+    value: OsString,
+    expected: &'static str,
+) -> Result<String, ConfigError> {
     value.into_string().map_err(|value| ConfigError {
         variable,
         value: value.to_string_lossy().into_owned(),
@@ -191,7 +195,11 @@ impl fmt::Display for ConfigError {
         if value.chars().count() > 80 {
             value = value.chars().take(80).collect::<String>() + "…";
         }
-        write!(f, "invalid {}={:?}: expected {}", self.variable, value, self.expected)?;
+        write!(
+            f,
+            "invalid {}={:?}: expected {}",
+            self.variable, value, self.expected
+        )?;
         if let Some(reason) = &self.reason {
             write!(f, "; {reason}")?;
         }
@@ -206,16 +214,22 @@ mod tests {
     use super::*;
 
     fn with_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, OsString)> =
-            vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
-        Config::default().apply_env_from(|name| {
-            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Config::default()
+            .apply_env_from(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]
     fn overrides_apply() {
-        let config = with_env(&[("IDLE_TIMEOUT", "1m30s"), ("IDLE_GRACE", "500ms"), ("PORT", "9000")]).unwrap();
+        let config = with_env(&[
+            ("IDLE_TIMEOUT", "1m30s"),
+            ("IDLE_GRACE", "500ms"),
+            ("PORT", "9000"),
+        ])
+        .unwrap();
         assert_eq!(config.timeout, Duration::from_secs(90));
         assert_eq!(config.grace, Duration::from_millis(500));
         assert_eq!(config.addr, "0.0.0.0:9000".parse().unwrap());
@@ -258,7 +272,9 @@ mod tests {
     fn non_utf8_values_are_errors() {
         use std::os::unix::ffi::OsStringExt;
         let error = Config::default()
-            .apply_env_from(|name| (name == "IDLE_GRACE").then(|| OsString::from_vec(vec![0xff, b's'])))
+            .apply_env_from(|name| {
+                (name == "IDLE_GRACE").then(|| OsString::from_vec(vec![0xff, b's']))
+            })
             .unwrap_err();
         assert_eq!(error.variable(), "IDLE_GRACE");
         assert!(error.to_string().contains("UTF-8"));

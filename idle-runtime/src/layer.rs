@@ -62,6 +62,12 @@ struct Shared {
     ignore: Box<[Box<str>]>,
 }
 
+impl Shared {
+    fn is_ignored(&self, path: &str) -> bool {
+        self.ignore.iter().any(|ignored| **ignored == *path)
+    }
+}
+
 impl ActivityLayer {
     /// A layer that records activity on `tracker` for every request.
     pub fn new(tracker: Tracker) -> Self {
@@ -96,6 +102,11 @@ impl ActivityLayer {
     pub fn tracker(&self) -> &Tracker {
         &self.shared.tracker
     }
+
+    /// Whether requests to `path` are served without counting as activity.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.shared.is_ignored(path)
+    }
 }
 
 impl<S> Layer<S> for ActivityLayer {
@@ -129,8 +140,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let path = request.uri().path();
-        let guard = if self.shared.ignore.iter().any(|ignored| **ignored == *path) {
+        let guard = if self.shared.is_ignored(request.uri().path()) {
             None
         } else {
             Some(self.shared.tracker.begin_request())
@@ -288,16 +298,27 @@ mod tests {
             let stream = futures_stream(receiver);
             async move { Ok::<_, Infallible>(Response::new(StreamBody::new(stream))) }
         }));
-        let mut body = service.oneshot(request("/events")).await.unwrap().into_body();
+        let mut body = service
+            .oneshot(request("/events"))
+            .await
+            .unwrap()
+            .into_body();
         for _ in 0..3 {
-            sender.send(Ok(Frame::data(Bytes::from_static(b"tick")))).await.unwrap();
+            sender
+                .send(Ok(Frame::data(Bytes::from_static(b"tick"))))
+                .await
+                .unwrap();
             let frame = body.frame().await.unwrap().unwrap();
             assert_eq!(frame.into_data().unwrap(), "tick");
             assert_eq!(tracker.active(), 1, "streaming keeps the request active");
         }
         drop(sender);
         assert!(body.frame().await.is_none());
-        assert_eq!(tracker.active(), 0, "the end of the stream ends the request");
+        assert_eq!(
+            tracker.active(),
+            0,
+            "the end of the stream ends the request"
+        );
         drop(body);
         assert_eq!(tracker.active(), 0);
     }
@@ -308,7 +329,8 @@ mod tests {
         let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| async {
             std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>().await
         }));
-        let result = tokio::time::timeout(Duration::from_millis(10), service.oneshot(request("/"))).await;
+        let result =
+            tokio::time::timeout(Duration::from_millis(10), service.oneshot(request("/"))).await;
         assert!(result.is_err());
         assert_eq!(tracker.active(), 0);
     }
@@ -343,7 +365,9 @@ mod tests {
         let tracker = Tracker::new();
         let layer = ActivityLayer::new(tracker.clone()).ignore(["/healthz"]);
         let service = layer.layer(service_fn(|req: Request<()>| async move {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(req.uri().path().to_owned()))))
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(
+                req.uri().path().to_owned(),
+            ))))
         }));
         let cases = [
             ("/healthz", false),

@@ -58,7 +58,10 @@ pub async fn bind(
             TcpListener::from_std(listener)
         }
         None => TcpListener::bind(config.addr).await.map_err(|error| {
-            io::Error::new(error.kind(), format!("cannot listen on {}: {error}", config.addr))
+            io::Error::new(
+                error.kind(),
+                format!("cannot listen on {}: {error}", config.addr),
+            )
         }),
     }
 }

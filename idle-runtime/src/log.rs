@@ -19,7 +19,11 @@ fn has_subscriber() -> bool {
 }
 
 pub(crate) fn listening(addr: SocketAddr, timeout: Duration, grace: Duration, activated: bool) {
-    let source = if activated { " (socket activation)" } else { "" };
+    let source = if activated {
+        " (socket activation)"
+    } else {
+        ""
+    };
     let (timeout, grace) = (fmt_duration(timeout), fmt_duration(grace));
     if has_subscriber() {
         tracing::info!(
@@ -28,7 +32,9 @@ pub(crate) fn listening(addr: SocketAddr, timeout: Duration, grace: Duration, ac
             "listening on http://{addr}{source}"
         );
     } else {
-        eprintln!("idle: listening on http://{addr}{source}; idle timeout {timeout}, grace {grace}");
+        eprintln!(
+            "idle: listening on http://{addr}{source}; idle timeout {timeout}, grace {grace}"
+        );
     }
 }
 
@@ -83,7 +89,9 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
             "exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}"
         );
     } else {
-        eprintln!("idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}");
+        eprintln!(
+            "idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}"
+        );
     }
 }
 
@@ -92,7 +100,12 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
 /// process says.
 pub(crate) fn fatal(message: &str) {
     // Keep it to one line whatever the error's Display does.
-    let line: String = message.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ");
+    let line: String = message
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ");
     eprintln!("idle: error: {line}");
 }
 

@@ -57,7 +57,12 @@ where
         .build()
     {
         Ok(runtime) => runtime,
-        Err(error) => return fail(EXIT_SETUP, &format_args!("cannot start the tokio runtime: {error}")),
+        Err(error) => {
+            return fail(
+                EXIT_SETUP,
+                &format_args!("cannot start the tokio runtime: {error}"),
+            )
+        }
     };
     let code = runtime.block_on(async move {
         // Registered before setup so that a signal during setup is neither
@@ -65,7 +70,10 @@ where
         let mut signals = match Signals::new() {
             Ok(signals) => signals,
             Err(error) => {
-                return fail(EXIT_SETUP, &format_args!("cannot install signal handlers: {error}"))
+                return fail(
+                    EXIT_SETUP,
+                    &format_args!("cannot install signal handlers: {error}"),
+                )
             }
         };
         let router = tokio::select! {
@@ -137,7 +145,7 @@ pub trait DescribeDisplay {
     fn describe(&self) -> String;
 }
 
-impl<E: Display> DescribeDisplay for &Describe<'_, E> {
+impl<E: Display> DescribeDisplay for Describe<'_, E> {
     fn describe(&self) -> String {
         // `{:#}` shows the whole cause chain of anyhow and eyre errors on
         // one line; other types ignore the flag.
@@ -149,7 +157,7 @@ pub trait DescribeDebug {
     fn describe(&self) -> String;
 }
 
-impl<E: Debug> DescribeDebug for Describe<'_, E> {
+impl<E: Debug> DescribeDebug for &Describe<'_, E> {
     fn describe(&self) -> String {
         format!("{:?}", self.0)
     }

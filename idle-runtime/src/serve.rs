@@ -255,9 +255,8 @@ where
     };
     let mut shutdown_signal =
         shutdown_signal.unwrap_or_else(|| Box::pin(std::future::pending::<()>()));
-    let service = ActivityLayer::new(tracker.clone())
-        .ignore(ignore)
-        .layer(service);
+    let layer = ActivityLayer::new(tracker.clone()).ignore(ignore);
+    let service = layer.layer(service);
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -284,7 +283,7 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let service = ConnectionService::new(&tracker, service.clone());
+                    let service = ConnectionService::new(&layer, service.clone());
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();
@@ -347,16 +346,25 @@ async fn accept_error(error: io::Error) {
 
 /// The per-connection service: hyper's view of the tower service, plus the
 /// connection's own activity, held from accept until its first request.
+///
+/// That activity keeps the idle decision from cutting off a client that has
+/// connected but whose request has not arrived yet. When the first request
+/// arrives it ends, restarting the idle clock if the request counts (the
+/// request then carries its own activity); when the request is to an ignored
+/// path, or the connection closes without one (a TCP health check, a port
+/// scan), it ends without touching the idle clock, so it never counts.
 struct ConnectionService<S> {
     inner: TowerToHyperService<ActivityService<S>>,
+    layer: ActivityLayer,
     unanswered: Unanswered,
 }
 
 impl<S> ConnectionService<S> {
-    fn new(tracker: &Tracker, service: ActivityService<S>) -> Self {
+    fn new(layer: &ActivityLayer, service: ActivityService<S>) -> Self {
         ConnectionService {
             inner: TowerToHyperService::new(service),
-            unanswered: Unanswered::new(tracker),
+            layer: layer.clone(),
+            unanswered: Unanswered::new(layer.tracker()),
         }
     }
 }
@@ -374,14 +382,15 @@ where
     >>::Future;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let future = self.inner.call(request);
-        self.unanswered.answered();
-        future
+        if self.unanswered.is_pending() {
+            let counts = !self.layer.is_ignored(request.uri().path());
+            self.unanswered.settle(counts);
+        }
+        self.inner.call(request)
     }
 }
 
-/// An accepted connection's activity until its first request: one atomic
-/// load per later request.
+/// An accepted connection's activity until its first request.
 struct Unanswered {
     tracker: Tracker,
     pending: AtomicBool,
@@ -396,17 +405,27 @@ impl Unanswered {
         }
     }
 
-    fn answered(&self) {
+    /// One atomic load: the cost on every request after the first.
+    fn is_pending(&self) -> bool {
         // Relaxed: the flag only guards against ending twice; the tracker's
         // own word carries the ordering that the watchdog relies on.
-        if self.pending.load(Ordering::Relaxed) && self.pending.swap(false, Ordering::Relaxed) {
-            self.tracker.end();
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    fn settle(&self, counts: bool) {
+        if self.pending.swap(false, Ordering::Relaxed) {
+            if counts {
+                self.tracker.end();
+            } else {
+                self.tracker.end_silently();
+            }
         }
     }
 }
 
 impl Drop for Unanswered {
     fn drop(&mut self) {
-        self.answered();
+        // Closed without a request: never counted.
+        self.settle(false);
     }
 }

@@ -191,8 +191,20 @@ impl Tracker {
         );
     }
 
+    /// Ends an activity: the count drops and the idle clock restarts from
+    /// now (if later than the last end).
     pub(crate) fn end(&self) {
-        let now = self.now_ms();
+        self.finish(Some(self.now_ms()));
+    }
+
+    /// Ends an activity without moving the idle clock, for activity that
+    /// turned out not to count: an accepted connection whose first request is
+    /// ignored, or that closed without sending one (a TCP health check).
+    pub(crate) fn end_silently(&self) {
+        self.finish(None);
+    }
+
+    fn finish(&self, now: Option<u64>) {
         let mut remaining = 0;
         // Decrement the count and raise the end time in one step, so that
         // the watchdog never sees "count 0" with a stale end time.
@@ -203,7 +215,10 @@ impl Tracker {
                 let count = state & COUNT_MASK;
                 debug_assert!(count > 0, "activity ended twice");
                 remaining = count.saturating_sub(1);
-                let end = (state >> COUNT_BITS).max(now);
+                let end = match now {
+                    Some(now) => (state >> COUNT_BITS).max(now),
+                    None => state >> COUNT_BITS,
+                };
                 Some(end << COUNT_BITS | remaining)
             });
         if remaining == 0 {
@@ -216,7 +231,9 @@ impl Tracker {
     fn now_ms(&self) -> u64 {
         let elapsed = Instant::now().saturating_duration_since(self.inner.origin);
         let millis = elapsed.as_millis() + u128::from(elapsed.subsec_nanos() % 1_000_000 != 0);
-        u64::try_from(millis).unwrap_or(u64::MAX).min(u64::MAX >> COUNT_BITS)
+        u64::try_from(millis)
+            .unwrap_or(u64::MAX)
+            .min(u64::MAX >> COUNT_BITS)
     }
 }
 
@@ -302,7 +319,10 @@ mod tests {
         tokio::time::advance(Duration::from_millis(250)).await;
         drop(second);
         assert_eq!(tracker.active(), 0);
-        assert_eq!(tracker.idle_since(), Some(created + Duration::from_millis(500)));
+        assert_eq!(
+            tracker.idle_since(),
+            Some(created + Duration::from_millis(500))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -316,7 +336,10 @@ mod tests {
         // An activity that ends "earlier" in count order but later in time
         // must not move the end time back, and 10.3 ms rounds up to 11 ms.
         drop(early);
-        assert_eq!(tracker.idle_since(), Some(origin + Duration::from_millis(11)));
+        assert_eq!(
+            tracker.idle_since(),
+            Some(origin + Duration::from_millis(11))
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -330,6 +353,16 @@ mod tests {
         tracker.touch();
         assert_eq!(tracker.active(), 1, "touch does not end activities");
         drop(guard);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_ends_leave_the_idle_clock_alone() {
+        let tracker = Tracker::new();
+        let origin = Instant::now();
+        tracker.begin();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        tracker.end_silently();
+        assert_eq!(tracker.idle_since(), Some(origin));
     }
 
     #[tokio::test(start_paused = true)]

@@ -61,7 +61,10 @@ mod tests {
 
     fn is_ready(future: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
         let waker = std::task::Waker::noop();
-        matches!(future.poll(&mut Context::from_waker(waker)), Poll::Ready(()))
+        matches!(
+            future.poll(&mut Context::from_waker(waker)),
+            Poll::Ready(())
+        )
     }
 
     #[tokio::test(start_paused = true)]
@@ -121,7 +124,10 @@ mod tests {
         });
         tokio::time::sleep(TIMEOUT - Duration::from_millis(1)).await;
         drop(guard);
-        assert_eq!(idle.await.unwrap(), start + TIMEOUT * 2 - Duration::from_millis(1));
+        assert_eq!(
+            idle.await.unwrap(),
+            start + TIMEOUT * 2 - Duration::from_millis(1)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,281 @@
+//! Spawning the test server (`tests/servers/test_server.rs`) as a real
+//! process and talking to it over real HTTP on 127.0.0.1.
+//!
+//! Everything here is bounded in time: a server that does not start, answer
+//! or exit within a generous limit fails the test instead of hanging it.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest wait for anything that should happen at once (start, answer).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_idle-test-server");
+
+/// A running server process.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub pid: u32,
+    /// When the startup line was read: the idle clock starts about then.
+    pub listening_at: Instant,
+    exited: mpsc::Receiver<(ExitStatus, Instant)>,
+    stderr: Arc<Mutex<String>>,
+    child: Arc<Mutex<Option<Child>>>,
+}
+
+impl Server {
+    /// Starts the test server with these environment variables.
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        Self::start_command(Command::new(SERVER), env)
+    }
+
+    /// Starts `command` (the test server, perhaps behind a wrapper such as
+    /// systemd-socket-activate) and waits for its startup line.
+    pub fn start_command(mut command: Command, env: &[(&str, &str)]) -> Server {
+        command
+            .envs(env.iter().copied())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn the test server");
+        let pid = child.id();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (listening_tx, listening_rx) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        thread::spawn({
+            let stderr = stderr.clone();
+            move || {
+                for line in BufReader::new(pipe).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.strip_prefix("idle: listening on http://") {
+                        let addr = rest.split([' ', ';']).next().unwrap().to_owned();
+                        let _ = listening_tx.send((addr, Instant::now()));
+                    }
+                    let mut all = stderr.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            }
+        });
+        let child = Arc::new(Mutex::new(Some(child)));
+        let (exit_tx, exited) = mpsc::channel();
+        thread::spawn({
+            let child = child.clone();
+            move || loop {
+                // try_wait in a short loop rather than a blocking wait, so the
+                // Child stays reachable for the kill in Drop.
+                let status = child.lock().unwrap().as_mut().map(|c| c.try_wait());
+                match status {
+                    Some(Ok(Some(status))) => {
+                        let _ = exit_tx.send((status, Instant::now()));
+                        return;
+                    }
+                    Some(Ok(None)) => thread::sleep(Duration::from_millis(1)),
+                    _ => return,
+                }
+            }
+        });
+        let (addr, listening_at) = match listening_rx.recv_timeout(PATIENCE) {
+            Ok(found) => found,
+            Err(_) => {
+                let status = exited.recv_timeout(Duration::from_secs(1)).ok();
+                panic!(
+                    "the server did not start (exit: {status:?}); stderr:\n{}",
+                    stderr.lock().unwrap()
+                )
+            }
+        };
+        Server {
+            addr: addr.parse().expect("an address in the startup line"),
+            pid,
+            listening_at,
+            exited,
+            stderr,
+            child,
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit; returns its status and
+    /// when it exited.
+    pub fn wait_exit(&self, limit: Duration) -> (ExitStatus, Instant) {
+        match self.exited.recv_timeout(limit) {
+            Ok(exit) => exit,
+            Err(_) => panic!(
+                "the server did not exit within {limit:?}; stderr:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+
+    /// True if the process has not exited yet.
+    pub fn is_running(&self) -> bool {
+        self.child
+            .lock()
+            .unwrap()
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        get(self.addr, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.lock().unwrap().as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Runs a process to completion with these environment variables; returns
+/// its status and stderr.
+pub fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let mut child = Command::new(SERVER)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the test server");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return (status, stderr);
+        }
+        if started.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("the server did not exit within {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    /// Everything after the header block, undecoded (chunked bodies keep
+    /// their chunk sizes).
+    pub body: String,
+    /// When the last byte arrived.
+    pub finished_at: Instant,
+}
+
+/// `GET path` on a new connection with `Connection: close`, read to the end.
+pub fn get(addr: SocketAddr, path: &str) -> Response {
+    try_get(addr, path).unwrap_or_else(|error| panic!("GET {path}: {error}"))
+}
+
+pub fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
+    let mut stream = connect(addr)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let finished_at = Instant::now();
+    parse_response(&raw, finished_at)
+}
+
+pub fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, PATIENCE)?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.set_write_timeout(Some(PATIENCE))?;
+    Ok(stream)
+}
+
+fn parse_response(raw: &[u8], finished_at: Instant) -> std::io::Result<Response> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("no complete response: {text:?}"),
+        )
+    })?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
+    Ok(Response {
+        status,
+        body: body.to_owned(),
+        finished_at,
+    })
+}
+
+/// Reads one response with a `Content-Length` from a keep-alive connection
+/// and leaves the connection open.
+pub fn get_keep_alive(stream: &mut TcpStream, path: &str) -> Response {
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    Response {
+        status: status_line.split(' ').nth(1).unwrap().parse().unwrap(),
+        body: String::from_utf8(body).unwrap(),
+        finished_at: Instant::now(),
+    }
+}
+
+/// Asserts that `at` lies in `[from + low, from + high]`, with a readable
+/// message in milliseconds.
+#[track_caller]
+pub fn assert_between(what: &str, from: Instant, at: Instant, low: Duration, high: Duration) {
+    let offset = at.saturating_duration_since(from);
+    let early = from.saturating_duration_since(at);
+    assert!(
+        early.is_zero() && offset >= low && offset <= high,
+        "{what}: {} ms after the reference (early by {} ms), expected {}..={} ms",
+        offset.as_millis(),
+        early.as_millis(),
+        low.as_millis(),
+        high.as_millis()
+    );
+}
