@@ -15,7 +15,7 @@
 //! `"500ms"`, `"30s"`, `"1m30s"` and `"2h"` are durations; `""`, `"30"`,
 //! `"1.5s"`, `"30sec"`, `"30s1m"`, `" 30s"` and `"0s"` are not. The grammar is
 //! deliberately smaller than [humantime]'s: what the attribute accepts, the
-//! environment accepts, and [`format`] prints, nothing more.
+//! environment accepts, and [`format()`] prints, nothing more.
 //!
 //! ```
 //! use std::time::Duration;

@@ -2,8 +2,8 @@
 //! it as `idle_runtime::idle_server` and documents it; this crate only parses
 //! and checks the attribute and emits code that calls into `idle-runtime`.
 //!
-//! Three stages, one module each: [`args`] collects the keys with their
-//! spans, [`signature`] checks the function, [`expand`] writes the code.
+//! Three stages, one module each: `args` collects the keys with their
+//! spans, `signature` checks the function, `expand` writes the code.
 
 use proc_macro::TokenStream;
 

@@ -16,6 +16,74 @@ pub mod watchdog;
 pub mod __private;
 
 pub use config::{Config, ConfigError, ENV_GRACE, ENV_PORT, ENV_TIMEOUT};
+/// Serves the router that the function returns until the server is idle,
+/// then drains and exits.
+///
+/// Goes on `async fn main() -> axum::Router` or
+/// `async fn main() -> Result<axum::Router, E>` (with `E: Display`, or
+/// `Debug`). Keys, all optional: `timeout` (default `"30s"`), `grace`
+/// (`"10s"`), `addr` (`"0.0.0.0:8080"`), `ignore` (`[]`), `crate`
+/// (`"::idle_runtime"`). See the [crate documentation](crate) for what each
+/// means, the activity rules and the exit codes.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+///
+/// #[idle_runtime::idle_server(timeout = "5m", grace = "10s", ignore = ["/healthz"])]
+/// async fn main() -> Router {
+///     Router::new()
+///         .route("/", get(|| async { "hello" }))
+///         .route("/healthz", get(|| async { "ok" }))
+/// }
+/// ```
+///
+/// is, apart from error messages, the same program as
+///
+/// ```no_run
+/// use std::process::ExitCode;
+/// use std::time::Duration;
+/// use axum::{routing::get, Router};
+/// use idle_runtime::Config;
+///
+/// fn main() -> ExitCode {
+///     let config = Config::default()
+///         .with_timeout(Duration::from_secs(300))
+///         .with_grace(Duration::from_secs(10))
+///         .with_ignore(["/healthz"]);
+///     let Ok(config) = config.apply_env() else { return ExitCode::from(2) };
+///     let Ok(activated) = idle_runtime::take_activated_listener() else {
+///         return ExitCode::from(1);
+///     };
+///     let runtime = tokio::runtime::Runtime::new().unwrap();
+///     let code = runtime.block_on(async {
+///         let app = Router::new()
+///             .route("/", get(|| async { "hello" }))
+///             .route("/healthz", get(|| async { "ok" }));
+///         let Ok(listener) = idle_runtime::bind(&config, activated).await else {
+///             return ExitCode::from(1);
+///         };
+///         match idle_runtime::serve(listener, app).with_config(&config).await {
+///             Ok(_report) => ExitCode::SUCCESS,
+///             Err(_) => ExitCode::from(1),
+///         }
+///     });
+///     runtime.shutdown_background();
+///     code
+/// }
+/// ```
+///
+/// A renamed or re-exported runtime crate is named with `crate`:
+///
+/// ```no_run
+/// extern crate idle_runtime as idle;
+///
+/// #[idle::idle_server(crate = "idle", timeout = "1m")]
+/// async fn main() -> axum::Router {
+///     axum::Router::new()
+/// }
+/// ```
 pub use idle_macros::idle_server;
 pub use layer::{ActivityLayer, ActivityService, ResponseFuture, TrackedBody};
 pub use listener::{bind, take_activated_listener};

@@ -1,0 +1,20 @@
+//! The smallest idle server: answers `hello`, exits 10 seconds after the last
+//! request.
+//!
+//! Run with
+//!
+//! ```text
+//! cargo run --example hello
+//! ```
+//!
+//! then, in another terminal, `curl http://127.0.0.1:8080/` a few times and
+//! watch the server print its exit line 10 s after the last one (exit code 0).
+//! `IDLE_TIMEOUT=3s cargo run --example hello` shortens the wait; Ctrl-C
+//! (SIGINT) or SIGTERM stops it at once, after finishing running requests.
+
+use axum::{routing::get, Router};
+
+#[idle_runtime::idle_server(timeout = "10s", addr = "127.0.0.1:8080")]
+async fn main() -> Router {
+    Router::new().route("/", get(|| async { "hello\n" }))
+}
