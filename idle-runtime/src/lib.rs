@@ -8,6 +8,7 @@ mod listener;
 mod log;
 mod serve;
 mod shutdown;
+mod state;
 mod tracker;
 pub mod watchdog;
 

@@ -7,21 +7,10 @@
 //! has been accepted but has not sent its first request yet, or an
 //! [`ActivityGuard`] held by user code (a WebSocket task, a background job).
 //!
-//! # Why one word
-//!
-//! The count of running activities and the time the last one ended are packed
-//! into a single `AtomicU64`: the low [`COUNT_BITS`] bits hold the count, the
-//! high bits the end time in whole milliseconds since the tracker was created,
-//! rounded up. The watchdog decides "idle" from one load of that word, so it
-//! can never combine a count from one moment with an end time from another:
-//! either an activity had begun before the load (count > 0: not idle), or it
-//! begins after it, exactly as if it had arrived after the decision. Starting
-//! an activity is one `fetch_add`; ending one is a short compare-and-swap loop
-//! that decrements the count and raises the end time. No lock, no allocation,
-//! no timer is touched per request.
-//!
-//! 40 bits of milliseconds last 34 years of uptime; 24 bits of count allow
-//! 16 million simultaneous activities.
+//! The count and the time the last activity ended live in one atomic word
+//! (see `state.rs`), so the watchdog decides "idle" from one consistent
+//! reading. Starting an activity is one `fetch_add`; ending one is a short
+//! compare-and-swap loop. No lock, no allocation, no timer per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -30,9 +19,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Bits of the state word that hold the number of running activities.
-const COUNT_BITS: u32 = 24;
-const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+use crate::state::{ActivityWord, State, MAX_MILLIS};
 
 /// Counts running activities and remembers when the last one ended.
 ///
@@ -60,8 +47,8 @@ pub struct Tracker {
 }
 
 struct Inner {
-    /// `end_ms << COUNT_BITS | count`; see the module docs.
-    state: AtomicU64,
+    /// The count and the last end time.
+    word: ActivityWord,
     /// Requests that counted as activity, for the exit line. Only ever
     /// reported, never decided on, hence `Relaxed`.
     requests: AtomicU64,
@@ -71,6 +58,10 @@ struct Inner {
     /// no lock unless a waiter is registered, which only happens while
     /// draining.
     zero: Notify,
+    /// Woken when a silent end drops the count to zero, for the watchdog:
+    /// that is the one way the deadline can move earlier than the watchdog
+    /// planned. Never touched on the request path.
+    silent_zero: Notify,
 }
 
 impl Tracker {
@@ -78,10 +69,11 @@ impl Tracker {
     pub fn new() -> Self {
         Tracker {
             inner: Arc::new(Inner {
-                state: AtomicU64::new(0),
+                word: ActivityWord::new(),
                 requests: AtomicU64::new(0),
                 origin: Instant::now(),
                 zero: Notify::new(),
+                silent_zero: Notify::new(),
             }),
         }
     }
@@ -102,21 +94,13 @@ impl Tracker {
     /// Records activity now without holding it: the idle deadline moves to
     /// now + timeout if that is later than the current one.
     pub fn touch(&self) {
-        let now = self.now_ms();
-        // AcqRel/Acquire for the same reason as in `end`.
-        let _ = self
-            .inner
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                let end = (state >> COUNT_BITS).max(now);
-                Some(end << COUNT_BITS | state & COUNT_MASK)
-            });
+        self.inner.word.touch(self.now_ms_ceil());
     }
 
     /// The number of activities running now: requests in flight, accepted
     /// connections that have not sent a request yet, and live guards.
     pub fn active(&self) -> u64 {
-        self.snapshot().active
+        self.state().active
     }
 
     /// The number of requests that counted as activity since the tracker was
@@ -130,8 +114,8 @@ impl Tracker {
     /// For a tracker that never saw activity this is the moment it was
     /// created (or last [touched](Tracker::touch)).
     pub fn idle_since(&self) -> Option<Instant> {
-        let snapshot = self.snapshot();
-        (snapshot.active == 0).then_some(snapshot.last_end)
+        let state = self.state();
+        (state.active == 0).then(|| self.instant_at(state.last_end_ms))
     }
 
     /// Resolves once the tracker has been idle for `timeout` without
@@ -168,73 +152,72 @@ impl Tracker {
         self.keep_awake()
     }
 
-    /// One consistent reading of the state word.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        // Acquire pairs with the AcqRel of `end`: whoever sees the count
-        // drop also sees everything the activity did before it ended.
-        let state = self.inner.state.load(Ordering::Acquire);
-        Snapshot {
-            active: state & COUNT_MASK,
-            last_end: self.inner.origin + Duration::from_millis(state >> COUNT_BITS),
-        }
+    /// One consistent reading of the count and the last end time.
+    pub(crate) fn state(&self) -> State {
+        self.inner.word.load()
     }
 
+    /// Starts an activity without a guard; pair with `end` or
+    /// `end_silently`.
     pub(crate) fn begin(&self) {
-        // AcqRel: the increment is ordered with the watchdog's load of the
-        // same word; a single location is enough for the idle decision, the
-        // stronger ordering keeps the drain's zero check simple to reason
-        // about.
-        let previous = self.inner.state.fetch_add(1, Ordering::AcqRel);
-        debug_assert!(
-            previous & COUNT_MASK < COUNT_MASK,
-            "more than 16 million simultaneous activities (leaked guards?)"
-        );
+        self.inner.word.begin();
     }
 
     /// Ends an activity: the count drops and the idle clock restarts from
     /// now (if later than the last end).
     pub(crate) fn end(&self) {
-        self.finish(Some(self.now_ms()));
+        self.finished(self.inner.word.end(Some(self.now_ms_ceil())));
     }
 
     /// Ends an activity without moving the idle clock, for activity that
     /// turned out not to count: an accepted connection whose first request is
     /// ignored, or that closed without sending one (a TCP health check).
     pub(crate) fn end_silently(&self) {
-        self.finish(None);
+        let remaining = self.inner.word.end(None);
+        if remaining == 0 {
+            self.inner.silent_zero.notify_one();
+        }
+        self.finished(remaining);
     }
 
-    fn finish(&self, now: Option<u64>) {
-        let mut remaining = 0;
-        // Decrement the count and raise the end time in one step, so that
-        // the watchdog never sees "count 0" with a stale end time.
-        let _ = self
-            .inner
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
-                let count = state & COUNT_MASK;
-                debug_assert!(count > 0, "activity ended twice");
-                remaining = count.saturating_sub(1);
-                let end = match now {
-                    Some(now) => (state >> COUNT_BITS).max(now),
-                    None => state >> COUNT_BITS,
-                };
-                Some(end << COUNT_BITS | remaining)
-            });
+    /// Resolves after a silent end has dropped the count to zero (possibly
+    /// one that happened before this call: the permit is kept).
+    pub(crate) async fn silent_zero(&self) {
+        self.inner.silent_zero.notified().await;
+    }
+
+    fn finished(&self, remaining: u64) {
         if remaining == 0 {
             self.inner.zero.notify_one();
         }
     }
 
-    /// Milliseconds since the origin, rounded up, so that a deadline
+    /// Milliseconds since the origin, rounded up, for end times: a deadline
     /// computed from it is never earlier than the true end + timeout.
-    fn now_ms(&self) -> u64 {
-        let elapsed = Instant::now().saturating_duration_since(self.inner.origin);
-        let millis = elapsed.as_millis() + u128::from(elapsed.subsec_nanos() % 1_000_000 != 0);
-        u64::try_from(millis)
-            .unwrap_or(u64::MAX)
-            .min(u64::MAX >> COUNT_BITS)
+    fn now_ms_ceil(&self) -> u64 {
+        millis_ceil(Instant::now().saturating_duration_since(self.inner.origin))
     }
+
+    /// Milliseconds since the origin, rounded down, for the watchdog's "now":
+    /// idleness is never decided early.
+    pub(crate) fn now_ms_floor(&self) -> u64 {
+        let elapsed = Instant::now().saturating_duration_since(self.inner.origin);
+        u64::try_from(elapsed.as_millis()).unwrap_or(MAX_MILLIS)
+    }
+
+    /// The instant `millis` after the origin (saturating far in the future).
+    pub(crate) fn instant_at(&self, millis: u64) -> Instant {
+        let origin = self.inner.origin;
+        origin
+            .checked_add(Duration::from_millis(millis))
+            .unwrap_or_else(|| origin + Duration::from_secs(86_400 * 365 * 30))
+    }
+}
+
+/// A duration in whole milliseconds, rounded up, saturating.
+pub(crate) fn millis_ceil(duration: Duration) -> u64 {
+    let millis = duration.as_millis() + u128::from(duration.subsec_nanos() % 1_000_000 != 0);
+    u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 impl Default for Tracker {
@@ -245,22 +228,13 @@ impl Default for Tracker {
 
 impl std::fmt::Debug for Tracker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let snapshot = self.snapshot();
+        let state = self.state();
         f.debug_struct("Tracker")
-            .field("active", &snapshot.active)
-            .field("last_end", &snapshot.last_end)
+            .field("active", &state.active)
+            .field("idle_since", &self.idle_since())
             .field("requests", &self.requests())
             .finish()
     }
-}
-
-/// One reading of the tracker's state.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Snapshot {
-    pub(crate) active: u64,
-    /// When the last activity ended (or the tracker was created or touched).
-    /// Meaningful only when `active == 0`.
-    pub(crate) last_end: Instant,
 }
 
 /// The process-wide tracker, used by `#[idle_server]` and by

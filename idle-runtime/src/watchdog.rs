@@ -11,33 +11,40 @@
 //!   request path never touches a timer.
 //!
 //! When it wakes it recomputes the deadline from a fresh reading, so activity
-//! that happened during the sleep simply moves the next wake-up. The exit
+//! that happened during the sleep simply moves the next wake-up.
+//!
+//! One kind of activity ends without restarting the idle clock: an accepted
+//! connection that closes without a request or whose first request is
+//! ignored. Such an end can bring the deadline earlier than `now + timeout`,
+//! so while busy the watchdog also wakes when a silent end leaves nothing
+//! running. The exit
 //! therefore happens at `last activity + timeout` itself (plus the timer's
 //! millisecond granularity), not up to a poll interval later.
 
 use std::time::Duration;
 
-use tokio::time::{sleep_until, Instant};
+use tokio::time::sleep_until;
 
+use crate::state::{decide, Decision};
+use crate::tracker::millis_ceil;
 use crate::Tracker;
 
 pub(crate) async fn wait_idle(tracker: &Tracker, timeout: Duration) {
+    let timeout_ms = millis_ceil(timeout);
     loop {
-        let now = Instant::now();
-        let snapshot = tracker.snapshot();
-        let from = if snapshot.active == 0 {
-            snapshot.last_end
-        } else {
-            now
-        };
-        let Some(deadline) = from.checked_add(timeout) else {
+        let state = tracker.state();
+        match decide(state, tracker.now_ms_floor(), timeout_ms) {
+            Decision::Idle => return,
+            Decision::WakeAt(millis) if state.active > 0 => {
+                tokio::select! {
+                    () = sleep_until(tracker.instant_at(millis)) => {}
+                    () = tracker.silent_zero() => {}
+                }
+            }
+            Decision::WakeAt(millis) => sleep_until(tracker.instant_at(millis)).await,
             // A timeout beyond the clock's range never expires.
-            return std::future::pending().await;
-        };
-        if snapshot.active == 0 && deadline <= now {
-            return;
+            Decision::Never => std::future::pending().await,
         }
-        sleep_until(deadline).await;
     }
 }
 
@@ -46,6 +53,8 @@ mod tests {
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Poll};
+
+    use tokio::time::Instant;
 
     use super::*;
 
@@ -147,6 +156,37 @@ mod tests {
         });
         let _ = tokio::time::timeout(TIMEOUT * 10, counted).await;
         assert!(polls <= 12, "woken {polls} times in 10 timeouts");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn activity_that_ends_silently_never_moves_the_deadline() {
+        // An accepted connection that closes without a request: it holds
+        // the server while open, but once closed the deadline is the one
+        // before it, even if that is already past.
+        let tracker = Tracker::new();
+        let start = Instant::now();
+        let idle = tokio::spawn({
+            let tracker = tracker.clone();
+            async move {
+                tracker.wait_idle(TIMEOUT).await;
+                Instant::now()
+            }
+        });
+        tokio::time::sleep(TIMEOUT - Duration::from_secs(1)).await;
+        tracker.begin();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tracker.end_silently();
+        let closed = Instant::now();
+        assert_eq!(idle.await.unwrap(), closed, "idle as soon as it closed");
+        assert!(closed > start + TIMEOUT);
+
+        let tracker = Tracker::new();
+        let start = Instant::now();
+        tracker.begin();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        tracker.end_silently();
+        let waited = time_to_complete(tracker.wait_idle(TIMEOUT)).await;
+        assert_eq!(Instant::now(), start + TIMEOUT, "waited {waited:?}");
     }
 
     #[tokio::test(start_paused = true)]
