@@ -34,8 +34,7 @@ use std::fmt;
 use std::time::Duration;
 
 /// What a duration string must look like, for error messages.
-pub const EXPECTED: &str =
-    "a duration such as \"500ms\", \"30s\", \"1m30s\" or \"2h\" (units h, m, s, ms; greater than zero)";
+pub const EXPECTED: &str = "a duration such as \"500ms\", \"30s\", \"1m30s\" or \"2h\"";
 
 /// The units, largest first, with their length in milliseconds.
 const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];

@@ -13,7 +13,14 @@ use syn::punctuated::Punctuated;
 use syn::{Lit, LitStr, Token};
 
 /// The keys, in the order the docs list them.
-pub(crate) const KEYS: [&str; 5] = ["timeout", "grace", "addr", "ignore", "crate"];
+pub(crate) const KEYS: [&str; 6] = [
+    "timeout",
+    "grace",
+    "addr",
+    "ignore",
+    "ignore_header",
+    "crate",
+];
 
 /// The attribute's values after checking. `None`: the key was not given.
 #[derive(Default)]
@@ -22,6 +29,8 @@ pub(crate) struct Args {
     pub(crate) grace: Option<Duration>,
     pub(crate) addr: Option<SocketAddr>,
     pub(crate) ignore: Option<Vec<String>>,
+    /// Header names, lowercased.
+    pub(crate) ignore_header: Option<Vec<String>>,
     pub(crate) krate: Option<syn::Path>,
 }
 
@@ -50,10 +59,19 @@ fn parse_all(
     args: &mut Args,
     report: &mut impl FnMut(syn::Error),
 ) -> syn::Result<()> {
+    // Keys given so far, valid or not, so that a duplicate is reported even
+    // when the first value was rejected.
+    let mut seen: Vec<String> = Vec::new();
     while !input.is_empty() {
         let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
         let name = key.to_string();
-        if !KEYS.contains(&name.as_str()) {
+        if seen.contains(&name) && KEYS.contains(&name.as_str()) {
+            report(syn::Error::new(
+                key.span(),
+                format!("duplicate key `{name}`: give each key once"),
+            ));
+            skip_value(input)?;
+        } else if !KEYS.contains(&name.as_str()) {
             report(unknown_key(&key));
             skip_value(input)?;
         } else if !input.peek(Token![=]) {
@@ -62,6 +80,7 @@ fn parse_all(
                 format!("expected `{name} = {}`", example(&name)),
             ));
         } else {
+            seen.push(name.clone());
             input.parse::<Token![=]>()?;
             match parse_value(&name, input) {
                 Ok(value) => {
@@ -90,6 +109,7 @@ enum Value {
     Duration(Duration),
     Addr(SocketAddr),
     Ignore(Vec<String>),
+    IgnoreHeader(Vec<String>),
     Crate(syn::Path),
 }
 
@@ -119,6 +139,7 @@ fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
             Value::Addr(addr)
         }
         "ignore" => Value::Ignore(ignore_paths(input)?),
+        "ignore_header" => Value::IgnoreHeader(header_names(input)?),
         "crate" => {
             let lit = string_literal(key, input)?;
             let path = lit.parse::<syn::Path>().map_err(|_| {
@@ -150,6 +171,7 @@ fn store(args: &mut Args, key: &syn::Ident, value: Value) -> syn::Result<()> {
         ("grace", Value::Duration(d)) => set(&mut args.grace, key, d),
         ("addr", Value::Addr(a)) => set(&mut args.addr, key, a),
         ("ignore", Value::Ignore(paths)) => set(&mut args.ignore, key, paths),
+        ("ignore_header", Value::IgnoreHeader(names)) => set(&mut args.ignore_header, key, names),
         ("crate", Value::Crate(path)) => set(&mut args.krate, key, path),
         _ => unreachable!("parse_value returns the kind of its key"),
     }
@@ -162,6 +184,7 @@ fn example(key: &str) -> &'static str {
         "grace" => "\"10s\"",
         "addr" => "\"0.0.0.0:8080\"",
         "ignore" => "[\"/healthz\"]",
+        "ignore_header" => "\"fly-healthcheck\"",
         _ => "\"::idle_runtime\"",
     }
 }
@@ -228,7 +251,7 @@ fn ignore_paths(input: ParseStream) -> syn::Result<Vec<String>> {
             }
             other => Err(syn::Error::new_spanned(
                 other,
-                "expected a string literal path such as \"/healthz\"",
+                "expected a string literal path for `ignore`, such as \"/healthz\"",
             )),
         };
         if let Err(error) = result {
@@ -242,6 +265,51 @@ fn ignore_paths(input: ParseStream) -> syn::Result<Vec<String>> {
         Some(errors) => Err(errors),
         None => Ok(paths),
     }
+}
+
+/// `"name"` or `["name", ...]`: HTTP header names, returned lowercased.
+fn header_names(input: ParseStream) -> syn::Result<Vec<String>> {
+    let literals: Vec<LitStr> = if input.peek(LitStr) {
+        vec![input.parse()?]
+    } else if input.peek(syn::token::Bracket) {
+        let content;
+        syn::bracketed!(content in input);
+        let items = Punctuated::<syn::Expr, Token![,]>::parse_terminated(&content)?;
+        items
+            .into_iter()
+            .map(|item| match item {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: Lit::Str(lit), ..
+                }) => Ok(lit),
+                other => Err(syn::Error::new_spanned(
+                    other,
+                    "expected a string literal header name such as \"fly-healthcheck\"",
+                )),
+            })
+            .collect::<syn::Result<_>>()?
+    } else {
+        let found = describe_token(input);
+        return Err(input.error(format!(
+            "expected a header name or an array of them for `ignore_header`, such as `ignore_header = \"fly-healthcheck\"`{found}"
+        )));
+    };
+    let mut names = Vec::new();
+    for lit in literals {
+        let name = lit.value();
+        // RFC 9110 token characters.
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("invalid header name {name:?} for `ignore_header`: expected letters, digits and `-` such as \"fly-healthcheck\""),
+            ));
+        }
+        names.push(name.to_ascii_lowercase());
+    }
+    Ok(names)
 }
 
 fn skip_value(input: ParseStream) -> syn::Result<()> {
@@ -338,7 +406,7 @@ mod tests {
         let far = error_of(quote!(port = 8080));
         assert!(!far.contains("did you mean"), "{far}");
         assert!(
-            far.contains("`timeout`, `grace`, `addr`, `ignore`, `crate`"),
+            far.contains("`timeout`, `grace`, `addr`, `ignore`, `ignore_header`, `crate`"),
             "{far}"
         );
     }
@@ -351,7 +419,11 @@ mod tests {
             colour = "red",
             timeout = "1s"
         ));
-        assert_eq!(errors.lines().count(), 3, "{errors}");
+        assert_eq!(errors.lines().count(), 4, "{errors}");
+        assert!(
+            errors.contains("duplicate key `timeout`"),
+            "even after a bad first value: {errors}"
+        );
     }
 
     #[test]
@@ -367,6 +439,17 @@ mod tests {
         assert!(
             error_of(quote!(timeout = "1s", timeout = "2s")).contains("duplicate key `timeout`")
         );
+    }
+
+    #[test]
+    fn header_names_are_one_or_many_and_lowercased() {
+        let one = parse(quote!(ignore_header = "Fly-Healthcheck")).unwrap();
+        assert_eq!(one.ignore_header.unwrap(), ["fly-healthcheck"]);
+        let many = parse(quote!(ignore_header = ["x-a", "X-B"])).unwrap();
+        assert_eq!(many.ignore_header.unwrap(), ["x-a", "x-b"]);
+        assert!(error_of(quote!(ignore_header = "bad header")).contains("invalid header name"));
+        assert!(error_of(quote!(ignore_header = 1)).contains("found an integer"));
+        assert!(error_of(quote!(ignore_headers = "x")).contains("did you mean `ignore_header`?"));
     }
 
     #[test]

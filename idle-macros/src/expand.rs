@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
 
@@ -68,6 +68,7 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
             .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses")),
     );
     let ignore = args.ignore.unwrap_or_default();
+    let ignore_headers = args.ignore_header.unwrap_or_default();
 
     // The glue that depends on the return type is spanned on it, so that a
     // wrong type is reported on the user's `-> T`, not in generated code.
@@ -75,9 +76,16 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => sig.ident.span(),
     };
-    let into_result =
-        quote_spanned!(return_span=> #krate::__private::SetupOutput::into_setup_result);
-    let describe = quote_spanned!(return_span=> (&#krate::__private::Describe(&error)).describe());
+    // Every token of these, the crate path included, must carry the return
+    // type's span, or the compiler reports the error on the attribute.
+    let spanned_krate = respan(krate.to_token_stream(), return_span);
+    let output = syn::Ident::new("__idle_output", return_span);
+    let into_result = quote_spanned!(return_span=>
+        #spanned_krate::__private::SetupOutput::into_setup_result(#output)
+    );
+    let describe = quote_spanned!(return_span=>
+        (&#spanned_krate::__private::SetupErrorMustImplementDisplayOrDebug(&error)).describe()
+    );
 
     quote! {
         #(#attrs)*
@@ -90,11 +98,13 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
                     grace_ms: #grace_ms,
                     addr: #addr,
                     ignore: &[#(#ignore),*],
+                    ignore_headers: &[#(#ignore_headers),*],
                 },
                 async {
                     #[allow(unused_imports)]
                     use #krate::__private::{DescribeDebug as _, DescribeDisplay as _};
-                    match #into_result(#inner().await) {
+                    let #output = #inner().await;
+                    match #into_result {
                         ::core::result::Result::Ok(router) => ::core::result::Result::Ok(router),
                         ::core::result::Result::Err(error) => ::core::result::Result::Err(#describe),
                     }
@@ -115,6 +125,24 @@ fn with_errors(mut function: ItemFn, errors: syn::Error) -> TokenStream {
         #vis fn #name() {}
         #errors
     }
+}
+
+/// `tokens` with every span, nested ones included, set to `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut new =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                new.set_span(span);
+                tree = proc_macro2::TokenTree::Group(new);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -149,7 +177,6 @@ fn socket_addr(addr: SocketAddr) -> TokenStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quote::ToTokens;
 
     fn expand(args: TokenStream, item: TokenStream) -> String {
         idle_server(args, item).to_token_stream().to_string()

@@ -6,6 +6,25 @@
 //! | `grace`   | 10 s             | `IDLE_GRACE` (duration)                  |
 //! | `addr`    | `0.0.0.0:8080`   | `PORT` replaces the port (0 to 65535)    |
 //! | `ignore`  | none             | none                                     |
+//! | `ignore_headers` | none      | none                                     |
+//! | `mode`    | detected         | `IDLE_MODE` (`exit` or `drain-only`)     |
+//!
+//! # Idle mode
+//!
+//! Where the platform itself scales to zero and treats an exit as a crash,
+//! exiting when idle is wrong; only the signal drain is wanted. The mode is
+//! chosen by [`Config::apply_env`], first match wins:
+//!
+//! | environment                | platform                  | mode         |
+//! |----------------------------|---------------------------|--------------|
+//! | `IDLE_MODE=exit`/`drain-only` | (explicit override)    | as given     |
+//! | `K_SERVICE` set            | Cloud Run, Knative        | `drain-only` |
+//! | `AWS_LAMBDA_RUNTIME_API` set | AWS Lambda              | `drain-only` |
+//! | `LISTEN_FDS` set           | systemd socket activation | `exit`       |
+//! | `FLY_MACHINE_ID` set       | Fly.io Machines           | `exit`       |
+//! | otherwise                  |                           | `exit`       |
+//!
+//! The startup line says which mode was chosen and why.
 //!
 //! Durations use the grammar of [`idle_duration`]: `"500ms"`, `"30s"`,
 //! `"1m30s"`, `"2h"`, greater than zero. A variable that is set but empty,
@@ -13,8 +32,11 @@
 //! `#[idle_server]` main prints it as one line and exits with code 2 before
 //! anything is bound.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::fmt;
+
+use http::HeaderName;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
@@ -24,6 +46,29 @@ pub const ENV_TIMEOUT: &str = "IDLE_TIMEOUT";
 pub const ENV_GRACE: &str = "IDLE_GRACE";
 /// The environment variable that replaces the port of [`Config::addr`].
 pub const ENV_PORT: &str = "PORT";
+/// The environment variable that overrides the detected [`IdleMode`].
+pub const ENV_MODE: &str = "IDLE_MODE";
+
+/// Whether the server exits when idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IdleMode {
+    /// Shut down after `timeout` without activity, and on SIGTERM/SIGINT.
+    #[default]
+    Exit,
+    /// Never shut down for idleness; only SIGTERM/SIGINT start the drain.
+    /// For platforms that scale to zero themselves (Cloud Run, Knative,
+    /// AWS Lambda).
+    DrainOnly,
+}
+
+impl std::fmt::Display for IdleMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdleMode::Exit => "exit",
+            IdleMode::DrainOnly => "drain-only",
+        })
+    }
+}
 
 /// How long to stay up without activity, how long to drain, where to listen,
 /// and which paths never count as activity.
@@ -53,6 +98,16 @@ pub struct Config {
     /// Request paths that are served but never count as activity. Default
     /// none.
     pub ignore: Vec<String>,
+    /// Requests that carry any of these headers (whatever the value) are
+    /// served but never count, in addition to Kubernetes and Knative probes
+    /// (`User-Agent: kube-probe/...`, `K-Kubelet-Probe`, `K-Network-Probe`),
+    /// which never count. Default none.
+    pub ignore_headers: Vec<HeaderName>,
+    /// Whether to exit when idle. Default [`IdleMode::Exit`];
+    /// [`apply_env`](Config::apply_env) detects the platform.
+    pub mode: IdleMode,
+    /// Why `mode` was chosen, for the startup line.
+    mode_reason: Cow<'static, str>,
 }
 
 impl Default for Config {
@@ -62,6 +117,9 @@ impl Default for Config {
             grace: Duration::from_secs(10),
             addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)),
             ignore: Vec::new(),
+            ignore_headers: Vec::new(),
+            mode: IdleMode::Exit,
+            mode_reason: Cow::Borrowed("default"),
         }
     }
 }
@@ -95,8 +153,31 @@ impl Config {
         self
     }
 
-    /// Applies the environment overrides `IDLE_TIMEOUT`, `IDLE_GRACE` and
-    /// `PORT` of this process.
+    /// Sets [`ignore_headers`](Config::ignore_headers).
+    pub fn with_ignore_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.ignore_headers = names.into_iter().collect();
+        self
+    }
+
+    /// Sets [`mode`](Config::mode), overriding detection.
+    pub fn with_mode(mut self, mode: IdleMode) -> Self {
+        self.mode = mode;
+        self.mode_reason = Cow::Borrowed("set by the program");
+        self
+    }
+
+    /// Why [`mode`](Config::mode) was chosen, as the startup line says it:
+    /// `"default"`, `"Cloud Run/Knative: K_SERVICE is set"`, ...
+    pub fn mode_reason(&self) -> &str {
+        &self.mode_reason
+    }
+
+    /// Applies the environment overrides `IDLE_TIMEOUT`, `IDLE_GRACE`,
+    /// `PORT` and `IDLE_MODE` of this process, and detects the platform when
+    /// `IDLE_MODE` is unset (see the [module docs](self)).
     ///
     /// # Errors
     ///
@@ -130,9 +211,58 @@ impl Config {
             })?;
             self.addr.set_port(port);
         }
+        if let Some(value) = lookup(ENV_MODE) {
+            let text = utf8(ENV_MODE, value, MODE_EXPECTED)?;
+            self.mode = match text.as_str() {
+                "exit" => IdleMode::Exit,
+                "drain-only" => IdleMode::DrainOnly,
+                _ => {
+                    return Err(ConfigError {
+                        variable: ENV_MODE,
+                        value: text,
+                        expected: MODE_EXPECTED,
+                        reason: None,
+                    })
+                }
+            };
+            self.mode_reason = Cow::Borrowed("IDLE_MODE is set");
+        } else if let Some((mode, reason)) = PLATFORMS
+            .iter()
+            .find(|(variable, _, _)| lookup(variable).is_some())
+            .map(|(_, mode, reason)| (*mode, *reason))
+        {
+            self.mode = mode;
+            self.mode_reason = Cow::Borrowed(reason);
+        }
         Ok(self)
     }
 }
+
+const MODE_EXPECTED: &str = "`exit` or `drain-only`";
+
+/// Platform detection, first match wins: the variable, the mode, the reason.
+const PLATFORMS: [(&str, IdleMode, &str); 4] = [
+    (
+        "K_SERVICE",
+        IdleMode::DrainOnly,
+        "Cloud Run/Knative: K_SERVICE is set",
+    ),
+    (
+        "AWS_LAMBDA_RUNTIME_API",
+        IdleMode::DrainOnly,
+        "AWS Lambda: AWS_LAMBDA_RUNTIME_API is set",
+    ),
+    (
+        "LISTEN_FDS",
+        IdleMode::Exit,
+        "socket activation: LISTEN_FDS is set",
+    ),
+    (
+        "FLY_MACHINE_ID",
+        IdleMode::Exit,
+        "Fly.io: FLY_MACHINE_ID is set",
+    ),
+];
 
 const PORT_EXPECTED: &str = "a port number from 0 to 65535";
 
@@ -258,6 +388,61 @@ mod tests {
             assert!(line.starts_with(&format!("invalid {variable}=")), "{line}");
             assert!(!line.contains('\n'), "{line:?}");
         }
+    }
+
+    #[test]
+    fn the_mode_follows_the_platform_unless_overridden() {
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            IdleMode,
+            &'static str,
+        );
+        let cases: [Case; 7] = [
+            (&[], IdleMode::Exit, "default"),
+            (
+                &[("K_SERVICE", "hello")],
+                IdleMode::DrainOnly,
+                "Cloud Run/Knative: K_SERVICE is set",
+            ),
+            (
+                &[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")],
+                IdleMode::DrainOnly,
+                "AWS Lambda: AWS_LAMBDA_RUNTIME_API is set",
+            ),
+            (
+                &[("FLY_MACHINE_ID", "e286")],
+                IdleMode::Exit,
+                "Fly.io: FLY_MACHINE_ID is set",
+            ),
+            (
+                &[("LISTEN_FDS", "1")],
+                IdleMode::Exit,
+                "socket activation: LISTEN_FDS is set",
+            ),
+            (
+                &[("K_SERVICE", "hello"), ("IDLE_MODE", "exit")],
+                IdleMode::Exit,
+                "IDLE_MODE is set",
+            ),
+            (
+                &[("IDLE_MODE", "drain-only")],
+                IdleMode::DrainOnly,
+                "IDLE_MODE is set",
+            ),
+        ];
+        for (env, mode, reason) in cases {
+            let config = with_env(env).unwrap();
+            assert_eq!(
+                (config.mode, config.mode_reason()),
+                (mode, reason),
+                "{env:?}"
+            );
+        }
+        let error = with_env(&[("IDLE_MODE", "off")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid IDLE_MODE=\"off\": expected `exit` or `drain-only`"
+        );
     }
 
     #[test]

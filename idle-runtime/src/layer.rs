@@ -11,10 +11,15 @@
 //!   large download) keeps the server awake while it streams;
 //! - an error from the inner service releases it at once.
 //!
-//! Requests whose path is in the ignore list are served normally and never
-//! count. Paths match exactly (`/healthz` does not match `/healthz/` nor
-//! `/healthz/deep`), the query string is not part of the path, and paths are
-//! compared as sent, without percent-decoding.
+//! Some requests are served normally but never count:
+//!
+//! - a path in the ignore list. Paths match exactly (`/healthz` does not
+//!   match `/healthz/` nor `/healthz/deep`), the query string is not part of
+//!   the path, and paths are compared as sent, without percent-decoding;
+//! - a request carrying one of the ignored headers, whatever its value (for
+//!   example the header a platform's health checks carry);
+//! - Kubernetes and Knative probes, always: `User-Agent: kube-probe/...`,
+//!   `K-Kubelet-Probe`, `K-Network-Probe`.
 //!
 //! The per-request cost is two atomic read-modify-writes on the tracker (one
 //! `fetch_add`, one compare-and-swap), one reference count increment and a
@@ -25,7 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::{Request, Response};
+use http::{HeaderName, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -60,11 +65,32 @@ pub struct ActivityLayer {
 struct Shared {
     tracker: Tracker,
     ignore: Box<[Box<str>]>,
+    ignore_headers: Box<[HeaderName]>,
 }
 
+/// Headers that mark Kubernetes and Knative probes.
+static PROBE_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("k-kubelet-probe"),
+    HeaderName::from_static("k-network-probe"),
+];
+
 impl Shared {
-    fn is_ignored(&self, path: &str) -> bool {
-        self.ignore.iter().any(|ignored| **ignored == *path)
+    fn is_ignored<B>(&self, request: &Request<B>) -> bool {
+        let path = request.uri().path();
+        if self.ignore.iter().any(|ignored| **ignored == *path) {
+            return true;
+        }
+        let headers = request.headers();
+        if headers.is_empty() {
+            return false;
+        }
+        PROBE_HEADERS
+            .iter()
+            .chain(self.ignore_headers.iter())
+            .any(|name| headers.contains_key(name))
+            || headers
+                .get(http::header::USER_AGENT)
+                .is_some_and(|agent| agent.as_bytes().starts_with(b"kube-probe/"))
     }
 }
 
@@ -75,6 +101,7 @@ impl ActivityLayer {
             shared: Arc::new(Shared {
                 tracker,
                 ignore: Box::default(),
+                ignore_headers: Box::default(),
             }),
         }
     }
@@ -94,6 +121,23 @@ impl ActivityLayer {
             shared: Arc::new(Shared {
                 tracker: self.shared.tracker.clone(),
                 ignore,
+                ignore_headers: self.shared.ignore_headers.clone(),
+            }),
+        }
+    }
+
+    /// Never count requests that carry any of these headers, whatever the
+    /// value. Replaces any list given before. Kubernetes and Knative probes
+    /// are ignored in any case.
+    pub fn ignore_headers<I>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        ActivityLayer {
+            shared: Arc::new(Shared {
+                tracker: self.shared.tracker.clone(),
+                ignore: self.shared.ignore.clone(),
+                ignore_headers: names.into_iter().collect(),
             }),
         }
     }
@@ -103,9 +147,9 @@ impl ActivityLayer {
         &self.shared.tracker
     }
 
-    /// Whether requests to `path` are served without counting as activity.
-    pub fn is_ignored(&self, path: &str) -> bool {
-        self.shared.is_ignored(path)
+    /// Whether `request` is served without counting as activity.
+    pub fn is_ignored<B>(&self, request: &Request<B>) -> bool {
+        self.shared.is_ignored(request)
     }
 }
 
@@ -140,7 +184,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let guard = if self.shared.is_ignored(request.uri().path()) {
+        let guard = if self.shared.is_ignored(&request) {
             None
         } else {
             Some(self.shared.tracker.begin_request())
@@ -383,6 +427,41 @@ mod tests {
             drop(response);
         }
         assert_eq!(tracker.requests(), 4);
+    }
+
+    #[tokio::test]
+    async fn probes_and_ignored_headers_do_not_count() {
+        let tracker = Tracker::new();
+        let layer = ActivityLayer::new(tracker.clone())
+            .ignore(["/healthz"])
+            .ignore_headers([HeaderName::from_static("fly-healthcheck")]);
+        let service = layer.layer(service_fn(|_req: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }));
+        let with = |name: &'static str, value: &'static str| {
+            Request::get("/").header(name, value).body(()).unwrap()
+        };
+        let cases = [
+            (with("user-agent", "kube-probe/1.29"), false),
+            (with("K-Kubelet-Probe", "queue"), false),
+            (with("k-network-probe", "activator"), false),
+            (with("Fly-Healthcheck", "1"), false),
+            (with("user-agent", "curl/8.5 kube-probe/1.29"), true),
+            (with("user-agent", "Mozilla/5.0"), true),
+            (with("x-other", "1"), true),
+        ];
+        for (request, counts) in cases {
+            let name = format!("{:?}", request.headers());
+            let response = service.clone().oneshot(request).await.unwrap();
+            assert_eq!(tracker.active(), u64::from(counts), "{name}");
+            drop(response);
+        }
+        // The ignore list survives adding headers, and the reverse.
+        let layer = ActivityLayer::new(tracker.clone())
+            .ignore_headers([HeaderName::from_static("x-check")])
+            .ignore(["/healthz"]);
+        assert!(layer.is_ignored(&request("/healthz")));
+        assert!(layer.is_ignored(&with("x-check", "")));
     }
 
     /// A body stream fed by a channel, without pulling in tokio-stream.

@@ -16,7 +16,7 @@ pub mod watchdog;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use config::{Config, ConfigError, ENV_GRACE, ENV_PORT, ENV_TIMEOUT};
+pub use config::{Config, ConfigError, IdleMode, ENV_GRACE, ENV_MODE, ENV_PORT, ENV_TIMEOUT};
 /// Serves the router that the function returns until the server is idle,
 /// then drains and exits.
 ///

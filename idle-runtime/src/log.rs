@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::shutdown::{Drain, ShutdownReason, ShutdownReport};
+use crate::IdleMode;
 
 fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
     idle_duration::format(duration)
@@ -18,22 +19,44 @@ fn has_subscriber() -> bool {
     tracing::dispatcher::has_been_set()
 }
 
-pub(crate) fn listening(addr: SocketAddr, timeout: Duration, grace: Duration, activated: bool) {
+/// What the startup line says.
+pub(crate) struct Listening<'a> {
+    pub(crate) addr: SocketAddr,
+    pub(crate) timeout: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) activated: bool,
+    pub(crate) mode: IdleMode,
+    pub(crate) mode_reason: &'a str,
+}
+
+pub(crate) fn listening(event: &Listening<'_>) {
+    let Listening {
+        addr,
+        timeout,
+        grace,
+        activated,
+        mode,
+        mode_reason,
+    } = *event;
     let source = if activated {
         " (socket activation)"
     } else {
         ""
     };
     let (timeout, grace) = (fmt_duration(timeout), fmt_duration(grace));
+    let exit = match mode {
+        IdleMode::Exit => format!("idle timeout {timeout}"),
+        IdleMode::DrainOnly => "no idle exit (drain-only)".to_owned(),
+    };
     if has_subscriber() {
         tracing::info!(
             target: "idle_runtime",
-            %addr, %timeout, %grace, socket_activation = activated,
-            "listening on http://{addr}{source}"
+            %addr, %timeout, %grace, socket_activation = activated, %mode, mode_reason,
+            "listening on http://{addr}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
         );
     } else {
         eprintln!(
-            "idle: listening on http://{addr}{source}; idle timeout {timeout}, grace {grace}"
+            "idle: listening on http://{addr}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
         );
     }
 }

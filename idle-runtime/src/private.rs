@@ -20,6 +20,8 @@ pub struct MacroConfig {
     pub grace_ms: u64,
     pub addr: SocketAddr,
     pub ignore: &'static [&'static str],
+    /// Lowercase header names, checked at compile time.
+    pub ignore_headers: &'static [&'static str],
 }
 
 /// Exit code after a shutdown on purpose (idle or signal).
@@ -41,7 +43,13 @@ where
         .with_timeout(Duration::from_millis(config.timeout_ms))
         .with_grace(Duration::from_millis(config.grace_ms))
         .with_addr(config.addr)
-        .with_ignore(config.ignore.iter().copied());
+        .with_ignore(config.ignore.iter().copied())
+        .with_ignore_headers(
+            config
+                .ignore_headers
+                .iter()
+                .filter_map(|name| http::HeaderName::from_bytes(name.as_bytes()).ok()),
+        );
     // Environment first, before anything runs or is bound.
     let config = match config.apply_env() {
         Ok(config) => config,
@@ -137,15 +145,18 @@ impl<E> SetupOutput for Result<axum::Router, E> {
 }
 
 /// Describes a setup error with `Display` if it has it, else `Debug`, by
-/// autoref specialisation: `(&Describe(&e)).describe()` picks
+/// autoref specialisation: `(&Wrapper(&e)).describe()` picks
 /// [`DescribeDisplay`] when `E: Display`, and [`DescribeDebug`] otherwise.
-pub struct Describe<'a, E>(pub &'a E);
+/// Named for the compiler's message when `E` has neither ("the method
+/// `describe` exists for `&SetupErrorMustImplementDisplayOrDebug<..>`, but
+/// its trait bounds were not satisfied").
+pub struct SetupErrorMustImplementDisplayOrDebug<'a, E>(pub &'a E);
 
 pub trait DescribeDisplay {
     fn describe(&self) -> String;
 }
 
-impl<E: Display> DescribeDisplay for Describe<'_, E> {
+impl<E: Display> DescribeDisplay for SetupErrorMustImplementDisplayOrDebug<'_, E> {
     fn describe(&self) -> String {
         // `{:#}` shows the whole cause chain of anyhow and eyre errors on
         // one line; other types ignore the flag.
@@ -157,7 +168,7 @@ pub trait DescribeDebug {
     fn describe(&self) -> String;
 }
 
-impl<E: Debug> DescribeDebug for &Describe<'_, E> {
+impl<E: Debug> DescribeDebug for &SetupErrorMustImplementDisplayOrDebug<'_, E> {
     fn describe(&self) -> String {
         format!("{:?}", self.0)
     }

@@ -8,8 +8,9 @@
 //!    has connected but not yet spoken is never cut off by an idle shutdown.
 //!    hyper's 30 s header-read timeout bounds how long a silent connection can
 //!    keep the server awake.
-//! 2. Stop on the first of: [`Tracker::wait_idle`], SIGTERM, SIGINT, or the
-//!    future given to [`Serve::with_shutdown_signal`]. The accept loop is
+//! 2. Stop on the first of: [`Tracker::wait_idle`] (unless the mode is
+//!    [`IdleMode::DrainOnly`]), SIGTERM, SIGINT, or the future given to
+//!    [`Serve::with_shutdown_signal`]. The accept loop is
 //!    polled before the watchdog, so a connection already waiting in the
 //!    kernel's queue when the deadline passes is accepted and served instead
 //!    of being dropped.
@@ -17,6 +18,9 @@
 //!    and close (idle keep-alive connections close at once), and wait for the
 //!    connections and for every activity (including keep-awake guards) to end,
 //!    at most `grace`. A second signal ends the wait at once.
+//!
+//! Under systemd (`NOTIFY_SOCKET` set) it sends `READY=1` once listening and
+//! `STOPPING=1` when the drain starts, so `Type=notify` units work.
 
 use std::convert::Infallible;
 use std::error::Error as StdError;
@@ -27,7 +31,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{HeaderName, Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -41,7 +45,7 @@ use tower_service::Service;
 
 use crate::layer::ActivityService;
 use crate::shutdown::{Drain, ShutdownReason, ShutdownReport, Signals};
-use crate::{log, ActivityLayer, Config, Tracker};
+use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
 
 /// hyper's default, set explicitly: how long a connection may take to send a
 /// request's headers (including its first request) before it is closed.
@@ -77,6 +81,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// or an [`io::Error`] if the signal handlers cannot be installed.
 pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
     let config = Config::default();
+    let mode_reason = config.mode_reason().to_owned();
     Serve {
         listener,
         service,
@@ -84,6 +89,9 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
         timeout: config.timeout,
         grace: config.grace,
         ignore: config.ignore,
+        ignore_headers: config.ignore_headers,
+        mode: config.mode,
+        mode_reason,
         shutdown_signal: None,
         signals: None,
         activated: false,
@@ -99,6 +107,9 @@ pub struct Serve<S> {
     timeout: Duration,
     grace: Duration,
     ignore: Vec<String>,
+    ignore_headers: Vec<HeaderName>,
+    mode: IdleMode,
+    mode_reason: String,
     shutdown_signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// Handlers registered by the `#[idle_server]` main before setup, so
     /// that a signal during setup is not lost.
@@ -108,12 +119,32 @@ pub struct Serve<S> {
 }
 
 impl<S> Serve<S> {
-    /// Takes `timeout`, `grace` and `ignore` from `config` (`addr` is for
-    /// binding, see [`bind`](crate::bind)).
+    /// Takes `timeout`, `grace`, `ignore`, `ignore_headers` and `mode` from
+    /// `config` (`addr` is for binding, see [`bind`](crate::bind)).
     pub fn with_config(mut self, config: &Config) -> Self {
         self.timeout = config.timeout;
         self.grace = config.grace;
         self.ignore.clone_from(&config.ignore);
+        self.ignore_headers.clone_from(&config.ignore_headers);
+        self.mode = config.mode;
+        config.mode_reason().clone_into(&mut self.mode_reason);
+        self
+    }
+
+    /// Whether to exit when idle; [`IdleMode::DrainOnly`] keeps only the
+    /// signal-triggered drain. Default [`IdleMode::Exit`].
+    pub fn with_mode(mut self, mode: IdleMode) -> Self {
+        self.mode = mode;
+        "set by the program".clone_into(&mut self.mode_reason);
+        self
+    }
+
+    /// Requests carrying any of these headers never count as activity.
+    pub fn with_ignore_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.ignore_headers = names.into_iter().collect();
         self
     }
 
@@ -245,6 +276,9 @@ where
         timeout,
         grace,
         ignore,
+        ignore_headers,
+        mode,
+        mode_reason,
         shutdown_signal,
         signals,
         activated,
@@ -255,7 +289,9 @@ where
     };
     let mut shutdown_signal =
         shutdown_signal.unwrap_or_else(|| Box::pin(std::future::pending::<()>()));
-    let layer = ActivityLayer::new(tracker.clone()).ignore(ignore);
+    let layer = ActivityLayer::new(tracker.clone())
+        .ignore(ignore)
+        .ignore_headers(ignore_headers);
     let service = layer.layer(service);
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -269,9 +305,22 @@ where
     // The idle clock starts when the server can be reached.
     let started = Instant::now();
     tracker.touch();
-    log::listening(listener.local_addr()?, timeout, grace, activated);
+    log::listening(&log::Listening {
+        addr: listener.local_addr()?,
+        timeout,
+        grace,
+        activated,
+        mode,
+        mode_reason: &mode_reason,
+    });
+    notify_systemd(sd_notify::NotifyState::Ready);
 
-    let idle = tracker.wait_idle(timeout);
+    let idle = async {
+        match mode {
+            IdleMode::Exit => tracker.wait_idle(timeout).await,
+            IdleMode::DrainOnly => std::future::pending().await,
+        }
+    };
     tokio::pin!(idle);
     let reason = loop {
         tokio::select! {
@@ -304,6 +353,7 @@ where
     // Stop accepting. Under socket activation the activator still holds the
     // socket, so connections arriving from now on wait for the next start.
     drop(listener);
+    notify_systemd(sd_notify::NotifyState::Stopping);
     log::shutdown_started(reason, timeout, tracker.active());
 
     let drain = async {
@@ -326,6 +376,14 @@ where
     };
     log::exiting(&report, timeout);
     Ok(report)
+}
+
+/// Tells systemd (`Type=notify` units) about a state change; does nothing
+/// unless `NOTIFY_SOCKET` is set. A failure is not fatal: it is logged.
+fn notify_systemd(state: sd_notify::NotifyState<'_>) {
+    if let Err(error) = sd_notify::notify(&[state]) {
+        tracing::warn!(target: "idle_runtime", %error, "cannot notify systemd (NOTIFY_SOCKET)");
+    }
 }
 
 /// Errors from `accept` concern one connection (the client gave up before we
@@ -383,7 +441,7 @@ where
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         if self.unanswered.is_pending() {
-            let counts = !self.layer.is_ignored(request.uri().path());
+            let counts = !self.layer.is_ignored(&request);
             self.unanswered.settle(counts);
         }
         self.inner.call(request)
