@@ -55,13 +55,17 @@ impl Server {
             move || {
                 for line in BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
+                    // Record the line before announcing it, so that a test
+                    // that has seen "listening" also finds it in stderr().
+                    {
+                        let mut all = stderr.lock().unwrap();
+                        all.push_str(&line);
+                        all.push('\n');
+                    }
                     if let Some(rest) = line.strip_prefix("idle: listening on http://") {
                         let addr = rest.split([' ', ';']).next().unwrap().to_owned();
                         let _ = listening_tx.send((addr, Instant::now()));
                     }
-                    let mut all = stderr.lock().unwrap();
-                    all.push_str(&line);
-                    all.push('\n');
                 }
             }
         });
@@ -278,4 +282,108 @@ pub fn assert_between(what: &str, from: Instant, at: Instant, low: Duration, hig
         low.as_millis(),
         high.as_millis()
     );
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` in
+/// `/proc/PID/status`), or `None` if it cannot be read (not Linux, or the
+/// process is gone).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The `N` of `N requests served` in the server's exit line, once it exited.
+pub fn requests_served(stderr: &str) -> Option<u64> {
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("idle: exiting:"))?;
+    let (before, _) = line.split_once(" requests served")?;
+    before.rsplit(' ').next()?.parse().ok()
+}
+
+/// A keep-alive HTTP/1.1 connection for many requests in a row: the request
+/// bytes and the read buffer are reused, so a load loop measures the server
+/// more than the client. Responses must carry a `Content-Length`.
+pub struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    line: String,
+}
+
+impl KeepAlive {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
+        let writer = connect(addr)?;
+        let reader = BufReader::with_capacity(16 * 1024, writer.try_clone()?);
+        Ok(KeepAlive {
+            reader,
+            writer,
+            line: String::new(),
+        })
+    }
+
+    /// Sends `GET path` and reads its response; returns the status and the
+    /// body length.
+    pub fn get(&mut self, path: &str) -> std::io::Result<(u16, usize)> {
+        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: load\r\n\r\n")?;
+        self.read_response()
+    }
+
+    fn read_response(&mut self) -> std::io::Result<(u16, usize)> {
+        let bad =
+            |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        self.line.clear();
+        if self.reader.read_line(&mut self.line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let status = self
+            .line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| bad("bad status line"))?;
+        let mut length = None;
+        loop {
+            self.line.clear();
+            if self.reader.read_line(&mut self.line)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if self.line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = self.line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().ok();
+                }
+            }
+        }
+        let length = length.ok_or_else(|| bad("no Content-Length"))?;
+        let mut left = length;
+        while left > 0 {
+            let available = self.reader.fill_buf()?;
+            if available.is_empty() {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let take = available.len().min(left);
+            self.reader.consume(take);
+            left -= take;
+        }
+        Ok((status, length))
+    }
+
+    /// Reads whatever the server sends until it closes the connection (at
+    /// most `limit` of waiting); returns the bytes, which should be none for
+    /// an idle connection closed by a shutdown.
+    pub fn read_rest(&mut self, limit: Duration) -> std::io::Result<Vec<u8>> {
+        self.writer.set_read_timeout(Some(limit))?;
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest)?;
+        Ok(rest)
+    }
 }

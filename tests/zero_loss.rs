@@ -1,0 +1,151 @@
+//! Zero lost requests across stop/start cycles under socket activation.
+//!
+//! The test plays systemd's socket unit: it holds a listening socket on
+//! 127.0.0.1, and whenever a connection is waiting and no server runs, it
+//! starts the server with that socket as fd 3 (`LISTEN_FDS=1`, `LISTEN_PID`
+//! = the server's pid). The server exits when idle; the next waiting
+//! connection starts it again. Clients send waves of requests separated by
+//! pauses drawn around the idle timeout, so that many requests arrive just
+//! before, at and just after the idle deadline. Every request must get its
+//! 200, and every exit must be a clean 0.
+
+mod support;
+
+use std::net::TcpListener;
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use command_fds::{CommandFdExt, FdMapping};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use support::{try_get, SERVER};
+
+const TIMEOUT_MS: u64 = 200;
+const CLIENTS: usize = 4;
+const WAVES: usize = 150;
+
+/// The activator's record of the servers it ran.
+#[derive(Default)]
+struct Runs {
+    exit_codes: Vec<Option<i32>>,
+}
+
+/// Starts the server whenever a connection waits and none runs, until
+/// `stop`. Returns when stopped (after the running server exits).
+fn activate(listener: TcpListener, stop: Arc<AtomicBool>, runs: Arc<Mutex<Runs>>) {
+    while !stop.load(Ordering::SeqCst) {
+        // Like systemd: wait for the socket to become readable (a
+        // connection is queued) without accepting it.
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(20u16)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(error) => panic!("poll: {error}"),
+        }
+        let socket = listener.try_clone().expect("dup the listening socket");
+        let mut command = Command::new("sh");
+        command
+            // `$$` is the shell's pid, which `exec` hands to the server.
+            .args(["-c", "export LISTEN_PID=$$; exec \"$0\"", SERVER])
+            .env("LISTEN_FDS", "1")
+            .env("IDLE_TIMEOUT", format!("{TIMEOUT_MS}ms"))
+            .env("IDLE_GRACE", "5s")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .fd_mappings(vec![FdMapping {
+                parent_fd: socket.into(),
+                child_fd: 3,
+            }])
+            .expect("one mapping");
+        let mut child = command.spawn().expect("start the server");
+        let status = child.wait().expect("wait for the server");
+        runs.lock().unwrap().exit_codes.push(status.code());
+    }
+}
+
+/// A small deterministic generator, so a failure can be replayed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
+#[test]
+fn no_request_is_lost_across_idle_stop_start_cycles() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let runs = Arc::new(Mutex::new(Runs::default()));
+    let activator = thread::spawn({
+        let (stop, runs) = (stop.clone(), runs.clone());
+        move || activate(listener, stop, runs)
+    });
+
+    let started = Instant::now();
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                // Same seed for the wave pauses in every client (so the
+                // waves stay together); a per-client seed for the jitter.
+                let mut pauses = XorShift(0x9E37_79B9_7F4A_7C15);
+                let mut jitter = XorShift(0x2545_F491_4F6C_DD1D + client as u64);
+                let (mut ok, mut lost) = (0, Vec::new());
+                for wave in 0..WAVES {
+                    barrier.wait();
+                    thread::sleep(Duration::from_millis(jitter.below(20)));
+                    match try_get(addr, "/") {
+                        Ok(response) if response.status == 200 => ok += 1,
+                        other => lost.push(format!("wave {wave}: {other:?}")),
+                    }
+                    // Pauses from timeout - 60 ms to timeout + 60 ms: the
+                    // next wave lands before, at or after the deadline.
+                    let pause = TIMEOUT_MS - 60 + pauses.below(121);
+                    thread::sleep(Duration::from_millis(pause));
+                }
+                (ok, lost)
+            })
+        })
+        .collect();
+    let mut served = 0;
+    let mut lost = Vec::new();
+    for client in clients {
+        let (ok, client_lost) = client.join().unwrap();
+        served += ok;
+        lost.extend(client_lost);
+    }
+    stop.store(true, Ordering::SeqCst);
+    activator.join().unwrap();
+
+    let runs = runs.lock().unwrap();
+    let cycles = runs.exit_codes.len();
+    eprintln!(
+        "zero loss: {served} of {} requests served, {} lost, {cycles} server starts, {:.1} s",
+        CLIENTS * WAVES,
+        lost.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(lost.is_empty(), "lost requests: {lost:#?}");
+    assert_eq!(served, CLIENTS * WAVES);
+    assert!(
+        runs.exit_codes.iter().all(|code| *code == Some(0)),
+        "every exit is a clean 0: {:?}",
+        runs.exit_codes
+    );
+    assert!(
+        cycles >= 20,
+        "only {cycles} stop/start cycles: the pauses did not reach the deadline"
+    );
+}
