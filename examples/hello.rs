@@ -11,10 +11,13 @@
 //! watch the server print its exit line 10 s after the last one (exit code 0).
 //! `IDLE_TIMEOUT=3s cargo run --example hello` shortens the wait; Ctrl-C
 //! (SIGINT) or SIGTERM stops it at once, after finishing running requests.
+//!
+//! It listens on the default address, 0.0.0.0:8080 (`PORT` replaces the
+//! port), so the same binary serves in a container: see `deploy/`.
 
 use axum::{routing::get, Router};
 
-#[idle_runtime::idle_server(timeout = "10s", addr = "127.0.0.1:8080")]
+#[idle_runtime::idle_server(timeout = "10s")]
 async fn main() -> Router {
     Router::new().route("/", get(|| async { "hello\n" }))
 }
