@@ -17,7 +17,7 @@
 
 use axum::{routing::get, Router};
 
-#[idle_runtime::idle_server(timeout = "10s")]
+#[idle_runtime::idle_server(timeout = "10s", ignore_header = "fly-healthcheck")]
 async fn main() -> Router {
     Router::new().route("/", get(|| async { "hello\n" }))
 }
