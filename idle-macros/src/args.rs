@@ -13,12 +13,15 @@ use syn::punctuated::Punctuated;
 use syn::{Lit, LitStr, Token};
 
 /// The keys, in the order the docs list them.
-pub(crate) const KEYS: [&str; 6] = [
+pub(crate) const KEYS: [&str; 9] = [
     "timeout",
     "grace",
     "addr",
     "ignore",
     "ignore_header",
+    "status",
+    "max_lifetime",
+    "on_shutdown",
     "crate",
 ];
 
@@ -31,6 +34,11 @@ pub(crate) struct Args {
     pub(crate) ignore: Option<Vec<String>>,
     /// Header names, lowercased.
     pub(crate) ignore_header: Option<Vec<String>>,
+    /// Path of the status route.
+    pub(crate) status: Option<String>,
+    pub(crate) max_lifetime: Option<Duration>,
+    /// The shutdown hook, a path to an async fn.
+    pub(crate) on_shutdown: Option<syn::Path>,
     pub(crate) krate: Option<syn::Path>,
 }
 
@@ -110,12 +118,14 @@ enum Value {
     Addr(SocketAddr),
     Ignore(Vec<String>),
     IgnoreHeader(Vec<String>),
+    Status(String),
+    Hook(syn::Path),
     Crate(syn::Path),
 }
 
 fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
     let value = match key {
-        "timeout" | "grace" => {
+        "timeout" | "grace" | "max_lifetime" => {
             let lit = string_literal(key, input)?;
             let duration = idle_duration::parse(&lit.value()).map_err(|error| {
                 syn::Error::new(
@@ -140,6 +150,28 @@ fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
         }
         "ignore" => Value::Ignore(ignore_paths(input)?),
         "ignore_header" => Value::IgnoreHeader(header_names(input)?),
+        "status" => {
+            let lit = string_literal(key, input)?;
+            let path = lit.value();
+            if !path.starts_with('/') {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("the `status` route must start with `/`: write \"/{path}\""),
+                ));
+            }
+            Value::Status(path)
+        }
+        "on_shutdown" => {
+            if input.peek(LitStr) {
+                return Err(input.error(
+                    "expected a path to an async fn for `on_shutdown`, without quotes, such as `on_shutdown = flush_cache`",
+                ));
+            }
+            let path: syn::Path = input.parse().map_err(|_| {
+                input.error("expected a path to an async fn for `on_shutdown`, such as `on_shutdown = flush_cache`")
+            })?;
+            Value::Hook(path)
+        }
         "crate" => {
             let lit = string_literal(key, input)?;
             let path = lit.parse::<syn::Path>().map_err(|_| {
@@ -169,6 +201,9 @@ fn store(args: &mut Args, key: &syn::Ident, value: Value) -> syn::Result<()> {
     match (key.to_string().as_str(), value) {
         ("timeout", Value::Duration(d)) => set(&mut args.timeout, key, d),
         ("grace", Value::Duration(d)) => set(&mut args.grace, key, d),
+        ("max_lifetime", Value::Duration(d)) => set(&mut args.max_lifetime, key, d),
+        ("status", Value::Status(path)) => set(&mut args.status, key, path),
+        ("on_shutdown", Value::Hook(path)) => set(&mut args.on_shutdown, key, path),
         ("addr", Value::Addr(a)) => set(&mut args.addr, key, a),
         ("ignore", Value::Ignore(paths)) => set(&mut args.ignore, key, paths),
         ("ignore_header", Value::IgnoreHeader(names)) => set(&mut args.ignore_header, key, names),
@@ -185,6 +220,9 @@ fn example(key: &str) -> &'static str {
         "addr" => "\"0.0.0.0:8080\"",
         "ignore" => "[\"/healthz\"]",
         "ignore_header" => "\"fly-healthcheck\"",
+        "status" => "\"/_idle\"",
+        "max_lifetime" => "\"12h\"",
+        "on_shutdown" => "flush_cache",
         _ => "\"::idle_runtime\"",
     }
 }
@@ -406,7 +444,7 @@ mod tests {
         let far = error_of(quote!(port = 8080));
         assert!(!far.contains("did you mean"), "{far}");
         assert!(
-            far.contains("`timeout`, `grace`, `addr`, `ignore`, `ignore_header`, `crate`"),
+            far.contains("`timeout`, `grace`, `addr`, `ignore`, `ignore_header`, `status`, `max_lifetime`, `on_shutdown`, `crate`"),
             "{far}"
         );
     }
@@ -439,6 +477,23 @@ mod tests {
         assert!(
             error_of(quote!(timeout = "1s", timeout = "2s")).contains("duplicate key `timeout`")
         );
+    }
+
+    #[test]
+    fn lifecycle_keys() {
+        let args = parse(quote!(
+            status = "/_idle",
+            max_lifetime = "12h",
+            on_shutdown = state::flush
+        ))
+        .unwrap();
+        assert_eq!(args.status.unwrap(), "/_idle");
+        assert_eq!(args.max_lifetime.unwrap(), Duration::from_secs(12 * 3600));
+        let hook = args.on_shutdown.unwrap();
+        assert_eq!(quote!(#hook).to_string(), "state :: flush");
+        assert!(error_of(quote!(status = "_idle")).contains("must start with `/`"));
+        assert!(error_of(quote!(on_shutdown = "flush")).contains("without quotes"));
+        assert!(error_of(quote!(max_lifetime = "0s")).contains("greater than zero"));
     }
 
     #[test]

@@ -69,6 +69,17 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
     );
     let ignore = args.ignore.unwrap_or_default();
     let ignore_headers = args.ignore_header.unwrap_or_default();
+    let max_lifetime = match args.max_lifetime {
+        Some(duration) => {
+            let millis = millis(duration);
+            quote!(::core::option::Option::Some(#millis))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let status = match &args.status {
+        Some(path) => quote!(::core::option::Option::Some(#path)),
+        None => quote!(::core::option::Option::None),
+    };
 
     // The glue that depends on the return type is spanned on it, so that a
     // wrong type is reported on the user's `-> T`, not in generated code.
@@ -83,6 +94,15 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
     let into_result = quote_spanned!(return_span=>
         #spanned_krate::__private::SetupOutput::into_setup_result(#output)
     );
+    // The hook's signature is checked where the user named it.
+    let on_shutdown = match &args.on_shutdown {
+        Some(path) => {
+            let span = path.span();
+            let krate = respan(krate.to_token_stream(), span);
+            quote_spanned!(span=> ::core::option::Option::Some(#krate::__private::shutdown_hook(#path)))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let describe = quote_spanned!(return_span=>
         (&#spanned_krate::__private::SetupErrorMustImplementDisplayOrDebug(&error)).describe()
     );
@@ -99,6 +119,9 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
                     addr: #addr,
                     ignore: &[#(#ignore),*],
                     ignore_headers: &[#(#ignore_headers),*],
+                    max_lifetime_ms: #max_lifetime,
+                    status: #status,
+                    on_shutdown: #on_shutdown,
                 },
                 async {
                     #[allow(unused_imports)]

@@ -106,6 +106,9 @@ pub struct Config {
     /// Whether to exit when idle. Default [`IdleMode::Exit`];
     /// [`apply_env`](Config::apply_env) detects the platform.
     pub mode: IdleMode,
+    /// Start a graceful shutdown this long after serving started, even if
+    /// busy. Default: never.
+    pub max_lifetime: Option<Duration>,
     /// Why `mode` was chosen, for the startup line.
     mode_reason: Cow<'static, str>,
 }
@@ -119,6 +122,7 @@ impl Default for Config {
             ignore: Vec::new(),
             ignore_headers: Vec::new(),
             mode: IdleMode::Exit,
+            max_lifetime: None,
             mode_reason: Cow::Borrowed("default"),
         }
     }
@@ -159,6 +163,12 @@ impl Config {
         I: IntoIterator<Item = HeaderName>,
     {
         self.ignore_headers = names.into_iter().collect();
+        self
+    }
+
+    /// Sets [`max_lifetime`](Config::max_lifetime).
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = Some(max_lifetime);
         self
     }
 

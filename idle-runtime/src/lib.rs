@@ -9,6 +9,7 @@ mod log;
 mod serve;
 mod shutdown;
 mod state;
+mod status;
 mod tracker;
 pub mod watchdog;
 
@@ -89,7 +90,8 @@ pub use idle_macros::idle_server;
 pub use layer::{ActivityLayer, ActivityService, ResponseFuture, TrackedBody};
 pub use listener::{bind, take_activated_listener};
 pub use serve::{serve, Serve, ServeFuture};
-pub use shutdown::{Drain, ShutdownReason, ShutdownReport};
+pub use shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
+pub use status::Status;
 pub use tracker::{tracker, ActivityGuard, Tracker};
 
 /// Keeps the server awake until the returned guard is dropped: a shortcut
@@ -110,4 +112,17 @@ pub use tracker::{tracker, ActivityGuard, Tracker};
 /// ```
 pub fn keep_awake() -> ActivityGuard {
     tracker().keep_awake()
+}
+
+/// A read-only snapshot of the process-wide [`tracker()`]: active count,
+/// idle time, time until the idle deadline, requests served, uptime, mode.
+///
+/// Cheap enough to call from a handler or a background task.
+///
+/// ```
+/// let status = idle_runtime::status();
+/// assert_eq!(status.active, 0);
+/// ```
+pub fn status() -> Status {
+    tracker().status()
 }

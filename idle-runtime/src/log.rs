@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::shutdown::{Drain, ShutdownReason, ShutdownReport};
+use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 use crate::IdleMode;
 
 fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
@@ -89,6 +89,25 @@ pub(crate) fn drain_finished(drain: Drain, grace: Duration) {
     }
 }
 
+pub(crate) fn hook_finished(outcome: HookOutcome, grace: Duration) {
+    match outcome {
+        HookOutcome::NotSet => {}
+        HookOutcome::Completed => tracing::info!(target: "idle_runtime", "shutdown hook finished"),
+        HookOutcome::Skipped => {
+            tracing::warn!(target: "idle_runtime", "shutdown hook skipped: second signal")
+        }
+        HookOutcome::Interrupted => {
+            tracing::warn!(target: "idle_runtime", "shutdown hook abandoned: second signal")
+        }
+        HookOutcome::Panicked => tracing::error!(target: "idle_runtime", "shutdown hook panicked"),
+        HookOutcome::TimedOut => tracing::warn!(
+            target: "idle_runtime",
+            "shutdown hook abandoned after the grace of {}",
+            fmt_duration(grace)
+        ),
+    }
+}
+
 pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
     let reason = match report.reason {
         ShutdownReason::Idle => format!("idle for {}", fmt_duration(timeout)),
@@ -96,6 +115,13 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
     };
     let uptime = fmt_duration(report.uptime);
     let requests = report.requests;
+    let hook = match report.hook {
+        HookOutcome::NotSet | HookOutcome::Completed => "",
+        HookOutcome::TimedOut => "; shutdown hook timed out",
+        HookOutcome::Panicked => "; shutdown hook panicked",
+        HookOutcome::Interrupted => "; shutdown hook interrupted",
+        HookOutcome::Skipped => "; shutdown hook skipped",
+    };
     let abandoned = match report.drain {
         Drain::Complete => String::new(),
         Drain::GraceExpired { abandoned } => {
@@ -109,11 +135,11 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
         tracing::info!(
             target: "idle_runtime",
             reason = %report.reason, %uptime, requests, abandoned = report.abandoned(),
-            "exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}"
+            "exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}{hook}"
         );
     } else {
         eprintln!(
-            "idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}"
+            "idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}{hook}"
         );
     }
 }

@@ -14,7 +14,7 @@ use crate::shutdown::Signals;
 use crate::{log, Config};
 
 /// The attribute's values, checked at compile time.
-#[derive(Debug)]
+#[allow(missing_debug_implementations)]
 pub struct MacroConfig {
     pub timeout_ms: u64,
     pub grace_ms: u64,
@@ -22,6 +22,35 @@ pub struct MacroConfig {
     pub ignore: &'static [&'static str],
     /// Lowercase header names, checked at compile time.
     pub ignore_headers: &'static [&'static str],
+    pub max_lifetime_ms: Option<u64>,
+    /// Path of the status route, starting with `/`.
+    pub status: Option<&'static str>,
+    pub on_shutdown: Option<crate::serve::Hook>,
+}
+
+/// Boxes the `on_shutdown` function; the bound is the check of its
+/// signature, reported on the user's path.
+pub fn shutdown_hook<H: ShutdownHook>(hook: H) -> crate::serve::Hook {
+    hook.boxed()
+}
+
+/// What `on_shutdown` may name: an `async fn(ShutdownReason)`.
+#[diagnostic::on_unimplemented(
+    message = "`on_shutdown` must name an `async fn(idle_runtime::ShutdownReason)` whose future is `Send`, not `{Self}`",
+    label = "expected `async fn(ShutdownReason)`"
+)]
+pub trait ShutdownHook {
+    fn boxed(self) -> crate::serve::Hook;
+}
+
+impl<H, F> ShutdownHook for H
+where
+    H: FnOnce(crate::ShutdownReason) -> F + Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn boxed(self) -> crate::serve::Hook {
+        Box::new(move |reason| Box::pin(self(reason)))
+    }
 }
 
 /// Exit code after a shutdown on purpose (idle or signal).
@@ -35,21 +64,33 @@ const EXIT_CONFIG: u8 = 2;
 /// The body of the generated `main`: configuration, runtime, setup, bind,
 /// serve, drain, exit code. `setup` is the user's function, its error already
 /// turned into a message.
-pub fn run<F>(config: MacroConfig, setup: F) -> ExitCode
+pub fn run<F>(macro_config: MacroConfig, setup: F) -> ExitCode
 where
     F: Future<Output = Result<axum::Router, String>>,
 {
-    let config = Config::default()
-        .with_timeout(Duration::from_millis(config.timeout_ms))
-        .with_grace(Duration::from_millis(config.grace_ms))
-        .with_addr(config.addr)
-        .with_ignore(config.ignore.iter().copied())
+    let MacroConfig {
+        timeout_ms,
+        grace_ms,
+        addr,
+        ignore,
+        ignore_headers,
+        max_lifetime_ms,
+        status,
+        on_shutdown,
+    } = macro_config;
+    let mut config = Config::default()
+        .with_timeout(Duration::from_millis(timeout_ms))
+        .with_grace(Duration::from_millis(grace_ms))
+        .with_addr(addr)
+        .with_ignore(ignore.iter().copied())
         .with_ignore_headers(
-            config
-                .ignore_headers
+            ignore_headers
                 .iter()
                 .filter_map(|name| http::HeaderName::from_bytes(name.as_bytes()).ok()),
         );
+    if let Some(millis) = max_lifetime_ms {
+        config = config.with_max_lifetime(Duration::from_millis(millis));
+    }
     // Environment first, before anything runs or is bound.
     let config = match config.apply_env() {
         Ok(config) => config,
@@ -100,11 +141,16 @@ where
             Ok(listener) => listener,
             Err(error) => return fail(EXIT_SETUP, &error),
         };
-        match crate::serve(listener, router)
+        let mut serve = crate::serve(listener, router)
             .with_config(&config)
-            .with_signals(signals, is_activated)
-            .await
-        {
+            .with_signals(signals, is_activated);
+        if let Some(path) = status {
+            serve = serve.with_status_route(path);
+        }
+        if let Some(hook) = on_shutdown {
+            serve = serve.with_boxed_hook(hook);
+        }
+        match serve.await {
             Ok(_report) => ExitCode::from(EXIT_STOPPED),
             Err(error) => fail(EXIT_SETUP, &error),
         }

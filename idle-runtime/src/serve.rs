@@ -9,8 +9,8 @@
 //!    hyper's 30 s header-read timeout bounds how long a silent connection can
 //!    keep the server awake.
 //! 2. Stop on the first of: [`Tracker::wait_idle`] (unless the mode is
-//!    [`IdleMode::DrainOnly`]), SIGTERM, SIGINT, or the future given to
-//!    [`Serve::with_shutdown_signal`]. The accept loop is
+//!    [`IdleMode::DrainOnly`]), SIGTERM, SIGINT, the maximum lifetime, or the
+//!    future given to [`Serve::with_shutdown_signal`]. The accept loop is
 //!    polled before the watchdog, so a connection already waiting in the
 //!    kernel's queue when the deadline passes is accepted and served instead
 //!    of being dropped.
@@ -18,6 +18,7 @@
 //!    and close (idle keep-alive connections close at once), and wait for the
 //!    connections and for every activity (including keep-awake guards) to end,
 //!    at most `grace`. A second signal ends the wait at once.
+//! 4. Run the shutdown hook, if any, for at most another `grace`.
 //!
 //! Under systemd (`NOTIFY_SOCKET` set) it sends `READY=1` once listening and
 //! `STOPPING=1` when the drain starts, so `Type=notify` units work.
@@ -44,7 +45,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::layer::ActivityService;
-use crate::shutdown::{Drain, ShutdownReason, ShutdownReport, Signals};
+use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport, Signals};
+use crate::tracker::Serving;
 use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
 
 /// hyper's default, set explicitly: how long a connection may take to send a
@@ -92,11 +94,17 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
         ignore_headers: config.ignore_headers,
         mode: config.mode,
         mode_reason,
+        max_lifetime: config.max_lifetime,
         shutdown_signal: None,
+        hook: None,
         signals: None,
         activated: false,
     }
 }
+
+/// A shutdown hook, boxed: see [`Serve::with_shutdown_hook`].
+pub(crate) type Hook =
+    Box<dyn FnOnce(ShutdownReason) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A server that has not started yet; see [`serve`]. Await it to run it.
 #[must_use = "a Serve does nothing until it is awaited"]
@@ -110,7 +118,9 @@ pub struct Serve<S> {
     ignore_headers: Vec<HeaderName>,
     mode: IdleMode,
     mode_reason: String,
+    max_lifetime: Option<Duration>,
     shutdown_signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    hook: Option<Hook>,
     /// Handlers registered by the `#[idle_server]` main before setup, so
     /// that a signal during setup is not lost.
     signals: Option<Signals>,
@@ -128,6 +138,44 @@ impl<S> Serve<S> {
         self.ignore_headers.clone_from(&config.ignore_headers);
         self.mode = config.mode;
         config.mode_reason().clone_into(&mut self.mode_reason);
+        self.max_lifetime = config.max_lifetime;
+        self
+    }
+
+    /// Start a graceful shutdown this long after serving started, even if
+    /// busy, for platforms that want processes recycled. Default: never.
+    pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
+        self.max_lifetime = Some(max_lifetime);
+        self
+    }
+
+    /// Run `hook` once after the drain, with the reason of the shutdown, to
+    /// flush state (write a cache to a volume, close a pool) before the
+    /// process exits.
+    ///
+    /// The hook gets its own `grace` to finish: a server stops at most
+    /// `2 × grace` after the shutdown starts (drain, then hook), so give the
+    /// platform a kill timeout above that. A second signal, or a drain cut
+    /// short by one, skips or abandons it; a panic in it is reported, not
+    /// propagated.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// use idle_runtime::ShutdownReason;
+    ///
+    /// async fn flush(reason: ShutdownReason) {
+    ///     eprintln!("flushing the cache before exit ({reason})");
+    /// }
+    ///
+    /// idle_runtime::serve(listener, app).with_shutdown_hook(flush).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_shutdown_hook<H, F>(mut self, hook: H) -> Self
+    where
+        H: FnOnce(ShutdownReason) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.hook = Some(Box::new(move |reason| Box::pin(hook(reason))));
         self
     }
 
@@ -200,9 +248,32 @@ impl<S> Serve<S> {
         self.listener.local_addr()
     }
 
+    pub(crate) fn with_boxed_hook(mut self, hook: Hook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
     pub(crate) fn with_signals(mut self, signals: Signals, activated: bool) -> Self {
         self.signals = Some(signals);
         self.activated = activated;
+        self
+    }
+}
+
+impl Serve<axum::Router> {
+    /// Serve the tracker's [`Status`](crate::Status) as JSON at `path` (for
+    /// example `/_idle`). Requests to it never count as activity, and it
+    /// changes nothing. It takes precedence over a route of the router at
+    /// the same path. Off by default.
+    ///
+    /// Call it after [`with_tracker`](Serve::with_tracker) if you use both.
+    pub fn with_status_route(mut self, path: &str) -> Self {
+        let handler = crate::status::route_handler(self.tracker.clone());
+        let user = std::mem::take(&mut self.service);
+        self.service = axum::Router::new()
+            .route(path, axum::routing::get(handler))
+            .fallback_service(user);
+        self.ignore.push(path.to_owned());
         self
     }
 }
@@ -279,7 +350,9 @@ where
         ignore_headers,
         mode,
         mode_reason,
+        max_lifetime,
         shutdown_signal,
+        hook,
         signals,
         activated,
     } = serve;
@@ -305,6 +378,11 @@ where
     // The idle clock starts when the server can be reached.
     let started = Instant::now();
     tracker.touch();
+    tracker.set_serving(Serving {
+        started,
+        timeout,
+        mode,
+    });
     log::listening(&log::Listening {
         addr: listener.local_addr()?,
         timeout,
@@ -322,6 +400,13 @@ where
         }
     };
     tokio::pin!(idle);
+    let lifetime = async {
+        match max_lifetime.and_then(|lifetime| started.checked_add(lifetime)) {
+            Some(end) => tokio::time::sleep_until(end).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(lifetime);
     let reason = loop {
         tokio::select! {
             // Signals first: the platform wants us gone. Then the accept
@@ -329,6 +414,7 @@ where
             // passes is served rather than dropped. The watchdog last.
             biased;
             reason = signals.recv() => break reason,
+            () = &mut lifetime => break ShutdownReason::MaxLifetime,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
@@ -353,6 +439,7 @@ where
     // Stop accepting. Under socket activation the activator still holds the
     // socket, so connections arriving from now on wait for the next start.
     drop(listener);
+    tracker.mark_shutdown();
     notify_systemd(sd_notify::NotifyState::Stopping);
     log::shutdown_started(reason, timeout, tracker.active());
 
@@ -368,9 +455,32 @@ where
     };
     log::drain_finished(drain, grace);
 
+    let hook = match (hook, drain) {
+        (None, _) => HookOutcome::NotSet,
+        (Some(_), Drain::Forced { .. }) => HookOutcome::Skipped,
+        (Some(hook), _) => {
+            // A task of its own, so that a panic in it is caught.
+            let task = tokio::spawn(hook(reason));
+            let abort = task.abort_handle();
+            let outcome = tokio::select! {
+                biased;
+                _ = signals.recv() => HookOutcome::Interrupted,
+                joined = task => match joined {
+                    Ok(()) => HookOutcome::Completed,
+                    Err(_) => HookOutcome::Panicked,
+                },
+                () = tokio::time::sleep(grace) => HookOutcome::TimedOut,
+            };
+            abort.abort();
+            outcome
+        }
+    };
+    log::hook_finished(hook, grace);
+
     let report = ShutdownReport {
         reason,
         drain,
+        hook,
         uptime: started.elapsed(),
         requests: tracker.requests(),
     };

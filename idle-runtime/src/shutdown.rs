@@ -19,6 +19,10 @@ pub enum ShutdownReason {
     Terminate,
     /// The process received SIGINT (Fly.io's default, Ctrl-C).
     Interrupt,
+    /// The maximum lifetime
+    /// ([`Serve::with_max_lifetime`](crate::Serve::with_max_lifetime)) was
+    /// reached.
+    MaxLifetime,
     /// The future given to
     /// [`Serve::with_shutdown_signal`](crate::Serve::with_shutdown_signal)
     /// completed.
@@ -32,6 +36,7 @@ impl fmt::Display for ShutdownReason {
             ShutdownReason::Terminate => "SIGTERM",
             ShutdownReason::Interrupt => "SIGINT",
             ShutdownReason::Requested => "shutdown requested",
+            ShutdownReason::MaxLifetime => "maximum lifetime reached",
         })
     }
 }
@@ -55,6 +60,25 @@ pub enum Drain {
     },
 }
 
+/// What became of the shutdown hook
+/// ([`Serve::with_shutdown_hook`](crate::Serve::with_shutdown_hook)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HookOutcome {
+    /// No hook was given.
+    NotSet,
+    /// The hook ran to its end.
+    Completed,
+    /// The hook did not finish within `grace` and was abandoned.
+    TimedOut,
+    /// The hook panicked.
+    Panicked,
+    /// A signal arrived while the hook ran; it was abandoned.
+    Interrupted,
+    /// A second signal cut the drain short; the hook did not run.
+    Skipped,
+}
+
 /// What [`Serve`](crate::Serve) returns once the server has stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,6 +87,8 @@ pub struct ShutdownReport {
     pub reason: ShutdownReason,
     /// How the drain ended.
     pub drain: Drain,
+    /// What became of the shutdown hook.
+    pub hook: HookOutcome,
     /// Time from the start of serving to the end of the drain.
     pub uptime: Duration,
     /// Requests that counted as activity.

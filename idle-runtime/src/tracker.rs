@@ -13,13 +13,14 @@
 //! compare-and-swap loop. No lock, no allocation, no timer per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::state::{ActivityWord, State, MAX_MILLIS};
+use crate::{IdleMode, Status};
 
 /// Counts running activities and remembers when the last one ended.
 ///
@@ -62,6 +63,19 @@ struct Inner {
     /// that is the one way the deadline can move earlier than the watchdog
     /// planned. Never touched on the request path.
     silent_zero: Notify,
+    /// `true` once a server using this tracker has started its shutdown.
+    shutdown: watch::Sender<bool>,
+    /// What the server using this tracker serves with, for [`Status`].
+    /// Read by status queries only, never on the request path.
+    serving: Mutex<Option<Serving>>,
+}
+
+/// The settings of the server that uses a tracker, for [`Status`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Serving {
+    pub(crate) started: Instant,
+    pub(crate) timeout: Duration,
+    pub(crate) mode: IdleMode,
 }
 
 impl Tracker {
@@ -74,6 +88,8 @@ impl Tracker {
                 origin: Instant::now(),
                 zero: Notify::new(),
                 silent_zero: Notify::new(),
+                shutdown: watch::Sender::new(false),
+                serving: Mutex::new(None),
             }),
         }
     }
@@ -101,6 +117,62 @@ impl Tracker {
     /// connections that have not sent a request yet, and live guards.
     pub fn active(&self) -> u64 {
         self.state().active
+    }
+
+    /// Resolves once the server using this tracker has started its
+    /// shutdown (at once if it already has).
+    ///
+    /// Long-lived work that holds a guard, such as a WebSocket task, selects
+    /// on this to finish cleanly (send a close frame, flush) instead of being
+    /// cut off when `grace` runs out.
+    pub async fn shutdown_started(&self) {
+        let mut receiver = self.inner.shutdown.subscribe();
+        // The sender lives in `Inner`, which `self` keeps alive: no error.
+        let _ = receiver.wait_for(|started| *started).await;
+    }
+
+    /// Whether the server using this tracker has started its shutdown.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// A snapshot of the activity and of the idle deadline; cheap (one
+    /// atomic load and an uncontended lock on the server settings) and
+    /// read-only.
+    pub fn status(&self) -> Status {
+        let state = self.state();
+        let now = Instant::now();
+        let serving = *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner());
+        let idle_for = (state.active == 0)
+            .then(|| now.saturating_duration_since(self.instant_at(state.last_end_ms)));
+        let until_idle = match (serving, idle_for) {
+            (
+                Some(Serving {
+                    timeout,
+                    mode: IdleMode::Exit,
+                    ..
+                }),
+                Some(idle_for),
+            ) => Some(timeout.saturating_sub(idle_for)),
+            _ => None,
+        };
+        Status {
+            active: state.active,
+            idle_for,
+            until_idle,
+            requests: self.requests(),
+            uptime: serving.map(|s| now.saturating_duration_since(s.started)),
+            mode: serving.map(|s| s.mode),
+            shutting_down: self.is_shutting_down(),
+        }
+    }
+
+    pub(crate) fn set_serving(&self, serving: Serving) {
+        *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+    }
+
+    pub(crate) fn mark_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
     }
 
     /// The number of requests that counted as activity since the tracker was
@@ -263,6 +335,32 @@ impl Drop for ActivityGuard {
     }
 }
 
+/// Takes a keep-awake guard from the process-wide [`tracker()`] in a
+/// handler: move it into the task that outlives the request, such as a
+/// WebSocket.
+///
+/// ```
+/// use axum::{extract::ws::WebSocketUpgrade, response::Response};
+/// use idle_runtime::ActivityGuard;
+///
+/// async fn ws(upgrade: WebSocketUpgrade, awake: ActivityGuard) -> Response {
+///     upgrade.on_upgrade(move |socket| async move {
+///         let _awake = awake; // the server stays up while the socket is open
+///         drop(socket);
+///     })
+/// }
+/// ```
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ActivityGuard {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        _parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(tracker().keep_awake())
+    }
+}
+
 impl std::fmt::Debug for ActivityGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActivityGuard").finish_non_exhaustive()
@@ -365,6 +463,40 @@ mod tests {
             .await
             .expect("woken when the count reaches zero")
             .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_reports_activity_and_the_deadline() {
+        let tracker = Tracker::new();
+        let status = tracker.status();
+        assert_eq!((status.active, status.mode, status.uptime), (0, None, None));
+        tracker.set_serving(Serving {
+            started: Instant::now(),
+            timeout: Duration::from_secs(30),
+            mode: IdleMode::Exit,
+        });
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let status = tracker.status();
+        assert_eq!(status.idle_for, Some(Duration::from_secs(10)));
+        assert_eq!(status.until_idle, Some(Duration::from_secs(20)));
+        assert_eq!(status.uptime, Some(Duration::from_secs(10)));
+        let guard = tracker.begin_request();
+        let status = tracker.status();
+        assert_eq!(
+            (
+                status.active,
+                status.requests,
+                status.idle_for,
+                status.until_idle
+            ),
+            (1, 1, None, None)
+        );
+        drop(guard);
+        assert_eq!(tracker.status().until_idle, Some(Duration::from_secs(30)));
+        assert!(!tracker.status().shutting_down);
+        tracker.mark_shutdown();
+        assert!(tracker.status().shutting_down);
+        tracker.shutdown_started().await;
     }
 
     #[test]

@@ -1,0 +1,95 @@
+//! Introspection: a read-only snapshot of the tracker, and the opt-in route
+//! that serves it as JSON.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+use crate::{IdleMode, Tracker};
+
+/// A snapshot of a server's activity, from [`Tracker::status`] or
+/// [`status()`](crate::status()).
+///
+/// Nothing in it can change the server: it is a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Status {
+    /// Activities running now (requests, unanswered connections, guards).
+    pub active: u64,
+    /// How long nothing has been running, or `None` while something runs.
+    pub idle_for: Option<Duration>,
+    /// Time left before the idle shutdown if nothing happens, or `None`
+    /// while something runs, in drain-only mode, or before serving starts.
+    pub until_idle: Option<Duration>,
+    /// Requests that counted as activity.
+    pub requests: u64,
+    /// Time since the server started serving, or `None` before it has.
+    pub uptime: Option<Duration>,
+    /// The server's idle mode, or `None` before it has started serving.
+    pub mode: Option<IdleMode>,
+    /// Whether the shutdown has started.
+    pub shutting_down: bool,
+}
+
+impl Status {
+    /// The snapshot as a JSON object, durations in milliseconds:
+    /// `{"active":0,"idle_for_ms":1200,"until_idle_ms":28800,"requests":7,"uptime_ms":60000,"mode":"exit","shutting_down":false}`.
+    pub fn to_json(&self) -> String {
+        fn millis(duration: Option<Duration>) -> String {
+            duration.map_or_else(|| "null".to_owned(), |d| d.as_millis().to_string())
+        }
+        let mode = self
+            .mode
+            .map_or_else(|| "null".to_owned(), |mode| format!("\"{mode}\""));
+        format!(
+            "{{\"active\":{},\"idle_for_ms\":{},\"until_idle_ms\":{},\"requests\":{},\"uptime_ms\":{},\"mode\":{},\"shutting_down\":{}}}",
+            self.active,
+            millis(self.idle_for),
+            millis(self.until_idle),
+            self.requests,
+            millis(self.uptime),
+            mode,
+            self.shutting_down,
+        )
+    }
+}
+
+/// The handler of the status route: the tracker's [`Status`] as JSON.
+pub(crate) fn route_handler(tracker: Tracker) -> impl Fn() -> std::future::Ready<Response> + Clone {
+    move || {
+        let body = tracker.status().to_json();
+        std::future::ready(
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_every_field_and_nulls() {
+        let status = Status {
+            active: 2,
+            idle_for: None,
+            until_idle: None,
+            requests: 9,
+            uptime: Some(Duration::from_millis(1500)),
+            mode: Some(IdleMode::DrainOnly),
+            shutting_down: false,
+        };
+        assert_eq!(
+            status.to_json(),
+            r#"{"active":2,"idle_for_ms":null,"until_idle_ms":null,"requests":9,"uptime_ms":1500,"mode":"drain-only","shutting_down":false}"#
+        );
+    }
+}
