@@ -28,7 +28,7 @@
 //! [humantime]: https://docs.rs/humantime
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 use std::fmt;
 use std::time::Duration;

@@ -5,6 +5,9 @@
 //! Three stages, one module each: `args` collects the keys with their
 //! spans, `signature` checks the function, `expand` writes the code.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 use proc_macro::TokenStream;
 
 mod args;

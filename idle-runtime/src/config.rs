@@ -187,7 +187,7 @@ impl Config {
 
     /// Applies the environment overrides `IDLE_TIMEOUT`, `IDLE_GRACE`,
     /// `PORT` and `IDLE_MODE` of this process, and detects the platform when
-    /// `IDLE_MODE` is unset (see the [module docs](self)).
+    /// `IDLE_MODE` is unset (see [`IdleMode`] and the crate docs, "Platforms").
     ///
     /// # Errors
     ///
