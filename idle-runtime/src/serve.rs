@@ -6,8 +6,11 @@
 //!    WebSockets work) through the [`ActivityLayer`]. An accepted connection
 //!    counts as activity until it sends its first request, so a client that
 //!    has connected but not yet spoken is never cut off by an idle shutdown.
-//!    hyper's 30 s header-read timeout bounds how long a silent connection can
-//!    keep the server awake.
+//!    A connection that sends no request within 30 s is closed, which bounds
+//!    how long a silent client can keep the server awake. That is one timer
+//!    per connection; later requests on a keep-alive connection get no
+//!    header timer, as with `axum::serve` (a per-request timer costs an
+//!    allocation and a timer-wheel insertion on every request).
 //! 2. Stop on the first of: [`Tracker::wait_idle`] (unless the mode is
 //!    [`IdleMode::DrainOnly`]), SIGTERM, SIGINT, the maximum lifetime, or the
 //!    future given to [`Serve::with_shutdown_signal`]. The accept loop is
@@ -30,6 +33,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Request, Response};
@@ -49,9 +53,9 @@ use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport, Signal
 use crate::tracker::Serving;
 use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
 
-/// hyper's default, set explicitly: how long a connection may take to send a
-/// request's headers (including its first request) before it is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new connection may take to send its first request before it is
+/// closed (hyper's default header-read timeout).
+const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `service` on `listener` until the server has been idle for the
 /// timeout, or SIGTERM or SIGINT arrives; then drains and returns.
@@ -368,10 +372,9 @@ where
     let service = layer.layer(service);
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    // No hyper timer for HTTP/1: it would arm a header-read timer on every
+    // request. The first request is bounded per connection below.
+    builder.http1().header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
 
@@ -418,13 +421,33 @@ where
             accepted = listener.accept() => match accepted {
                 Ok((stream, _peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let service = ConnectionService::new(&layer, service.clone());
+                    let unanswered = Arc::new(Unanswered::new(layer.tracker()));
+                    let service = ConnectionService {
+                        inner: TowerToHyperService::new(service.clone()),
+                        layer: layer.clone(),
+                        unanswered: unanswered.clone(),
+                    };
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
-                        if let Err(error) = connection.await {
+                        tokio::pin!(connection);
+                        let first = tokio::select! {
+                            result = &mut connection => Some(result),
+                            () = tokio::time::sleep(FIRST_REQUEST_TIMEOUT) => None,
+                        };
+                        let result = match first {
+                            Some(result) => result,
+                            // Silent for too long: close it (dropping the
+                            // connection ends its activity, silently).
+                            None if unanswered.is_pending() => {
+                                tracing::debug!(target: "idle_runtime", "no request within 30s; closing the connection");
+                                return;
+                            }
+                            None => connection.await,
+                        };
+                        if let Err(error) = result {
                             tracing::debug!(target: "idle_runtime", %error, "connection error");
                         }
                     });
@@ -524,17 +547,9 @@ async fn accept_error(error: io::Error) {
 struct ConnectionService<S> {
     inner: TowerToHyperService<ActivityService<S>>,
     layer: ActivityLayer,
-    unanswered: Unanswered,
-}
-
-impl<S> ConnectionService<S> {
-    fn new(layer: &ActivityLayer, service: ActivityService<S>) -> Self {
-        ConnectionService {
-            inner: TowerToHyperService::new(service),
-            layer: layer.clone(),
-            unanswered: Unanswered::new(layer.tracker()),
-        }
-    }
+    /// Shared with the connection's task, which closes a connection that
+    /// stays silent too long.
+    unanswered: Arc<Unanswered>,
 }
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
