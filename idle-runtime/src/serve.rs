@@ -34,6 +34,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{HeaderName, Request, Response};
@@ -428,7 +429,10 @@ where
                         unanswered: unanswered.clone(),
                     };
                     let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .serve_connection_with_upgrades(
+                            TrackedIo::new(TokioIo::new(stream), layer.tracker()),
+                            service,
+                        )
                         .into_owned();
                     let connection = graceful.watch(connection);
                     tokio::spawn(async move {
@@ -570,6 +574,113 @@ where
             self.unanswered.settle(counts);
         }
         self.inner.call(request)
+    }
+}
+
+/// The connection's socket, holding an activity while the client is slower
+/// than the server: from a write that finds the socket full until the next
+/// completed flush.
+///
+/// hyper takes a buffered body (one large frame) into its write buffer and
+/// drops it at once, so the body's own guard ends before the bytes are on
+/// the wire; without this, a slow download of a large buffered response
+/// would look idle and be cut off by the drain. The fast path (writes that
+/// complete) costs one branch; the tracker is touched only when a write
+/// blocks.
+struct TrackedIo<T> {
+    inner: T,
+    tracker: Tracker,
+    blocked: bool,
+}
+
+impl<T> TrackedIo<T> {
+    fn new(inner: T, tracker: &Tracker) -> Self {
+        TrackedIo {
+            inner,
+            tracker: tracker.clone(),
+            blocked: false,
+        }
+    }
+
+    fn blocked(&mut self) {
+        if !self.blocked {
+            self.blocked = true;
+            self.tracker.begin();
+        }
+    }
+
+    fn unblocked(&mut self) {
+        if self.blocked {
+            self.blocked = false;
+            self.tracker.end();
+        }
+    }
+}
+
+impl<T> Drop for TrackedIo<T> {
+    fn drop(&mut self) {
+        self.unblocked();
+    }
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for TrackedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for TrackedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if result.is_pending() {
+            this.blocked();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if result.is_pending() {
+            this.blocked();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_flush(cx);
+        if result.is_ready() {
+            // Everything hyper had buffered is written (or failed).
+            this.unblocked();
+        }
+        result
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
+        if result.is_ready() {
+            this.unblocked();
+        }
+        result
     }
 }
 

@@ -11,16 +11,34 @@
 //! - `GET /healthz` → `ok`, ignored by the idle tracker
 //! - `GET /guard/{ms}` → answers at once, holds a keep-awake guard for `ms`
 //!
+//! Routes for `tests/faults.rs`:
+//! - `GET /stream-panic/{chunks}/{interval_ms}` → a chunked body that sends
+//!   `chunks` lines, one every `interval_ms`, then panics inside the body
+//! - `GET /bytes/{n}` → a body of `n` bytes (`x`) with a `Content-Length`,
+//!   written as one buffer
+//! - `GET /chunks/{n}/{size}` → a chunked body of `n` chunks of `size` bytes
+//!   (`x`), each produced as soon as hyper asks for it
+//! - `GET /timeout/{ms}` → holds a keep-awake guard and sleeps `ms`, behind a
+//!   `tower::timeout::TimeoutLayer` of 300 ms that cancels it: `408` after
+//!   300 ms if `ms` is longer, else `done`
+//!
 //! With `IDLE_TEST_FAIL_SETUP` set, setup returns an error instead.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::Path;
+use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
+use axum::{BoxError, Router};
 use bytes::Bytes;
+use tower::timeout::TimeoutLayer;
+use tower::ServiceBuilder;
+
+/// How long `/timeout/{ms}` may run before the timeout layer cancels it.
+const HANDLER_TIMEOUT: Duration = Duration::from_millis(300);
 
 #[idle_runtime::idle_server(timeout = "1s", grace = "5s", addr = "127.0.0.1:0", ignore = ["/healthz"])]
 async fn main() -> Result<Router, String> {
@@ -33,7 +51,20 @@ async fn main() -> Result<Router, String> {
         .route("/slow/{ms}", get(slow))
         .route("/stream/{chunks}/{interval_ms}", get(stream))
         .route("/panic", get(panics))
-        .route("/guard/{ms}", get(guard)))
+        .route("/guard/{ms}", get(guard))
+        .route("/stream-panic/{chunks}/{interval_ms}", get(stream_panic))
+        .route("/bytes/{n}", get(bytes))
+        .route("/chunks/{n}/{size}", get(chunks))
+        .route(
+            "/timeout/{ms}",
+            get(guarded_slow).layer(
+                ServiceBuilder::new()
+                    .layer(HandleErrorLayer::new(|_: BoxError| async {
+                        StatusCode::REQUEST_TIMEOUT
+                    }))
+                    .layer(TimeoutLayer::new(HANDLER_TIMEOUT)),
+            ),
+        ))
 }
 
 async fn slow(Path(ms): Path<u64>) -> &'static str {
@@ -69,4 +100,40 @@ async fn guard(Path(ms): Path<u64>) -> &'static str {
         drop(guard);
     });
     "guarded"
+}
+
+async fn stream_panic(Path((chunks, interval_ms)): Path<(u32, u64)>) -> Body {
+    let interval = Duration::from_millis(interval_ms);
+    let lines = futures_util::stream::unfold(0, move |sent| async move {
+        if sent > 0 {
+            tokio::time::sleep(interval).await;
+        }
+        if sent == chunks {
+            panic!("body stream panicked on purpose after {chunks} chunks");
+        }
+        Some((
+            Ok::<_, Infallible>(Bytes::from(format!("chunk {sent}\n"))),
+            sent + 1,
+        ))
+    });
+    Body::from_stream(lines)
+}
+
+async fn bytes(Path(n): Path<usize>) -> Vec<u8> {
+    vec![b'x'; n]
+}
+
+async fn chunks(Path((n, size)): Path<(usize, usize)>) -> Body {
+    let chunk = Bytes::from(vec![b'x'; size]);
+    let chunks =
+        futures_util::stream::iter((0..n).map(move |_| Ok::<_, Infallible>(chunk.clone())));
+    Body::from_stream(chunks)
+}
+
+/// A slow handler whose work also holds a keep-awake guard: when the timeout
+/// layer cancels the future, both the request and the guard must end.
+async fn guarded_slow(Path(ms): Path<u64>) -> &'static str {
+    let _guard = idle_runtime::keep_awake();
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "done"
 }

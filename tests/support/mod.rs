@@ -9,6 +9,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -27,6 +28,9 @@ pub struct Server {
     pub listening_at: Instant,
     exited: mpsc::Receiver<(ExitStatus, Instant)>,
     stderr: Arc<Mutex<String>>,
+    /// Set when the stderr pipe reaches its end (the process has exited and
+    /// every line has been read).
+    stderr_closed: Arc<AtomicBool>,
     child: Arc<Mutex<Option<Child>>>,
 }
 
@@ -50,9 +54,12 @@ impl Server {
         let stderr = Arc::new(Mutex::new(String::new()));
         let (listening_tx, listening_rx) = mpsc::channel();
         let pipe = child.stderr.take().unwrap();
+        let stderr_closed = Arc::new(AtomicBool::new(false));
         thread::spawn({
             let stderr = stderr.clone();
+            let stderr_closed = stderr_closed.clone();
             move || {
+                let _closed = SetOnDrop(stderr_closed);
                 for line in BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
                     // Record the line before announcing it, so that a test
@@ -103,20 +110,32 @@ impl Server {
             listening_at,
             exited,
             stderr,
+            stderr_closed,
             child,
         }
     }
 
     /// Waits up to `limit` for the process to exit; returns its status and
     /// when it exited.
+    ///
+    /// Once it returns, [`stderr`](Server::stderr) holds every line the
+    /// process wrote (the exit line included), or as many as arrived within
+    /// a few more seconds.
     pub fn wait_exit(&self, limit: Duration) -> (ExitStatus, Instant) {
-        match self.exited.recv_timeout(limit) {
+        let exit = match self.exited.recv_timeout(limit) {
             Ok(exit) => exit,
             Err(_) => panic!(
                 "the server did not exit within {limit:?}; stderr:\n{}",
                 self.stderr()
             ),
+        };
+        let waiting = Instant::now();
+        while !self.stderr_closed.load(Ordering::Acquire)
+            && waiting.elapsed() < Duration::from_secs(5)
+        {
+            thread::sleep(Duration::from_millis(1));
         }
+        exit
     }
 
     /// True if the process has not exited yet.
@@ -147,6 +166,15 @@ impl Server {
     }
 }
 
+/// Sets its flag when dropped: however the stderr reader ends.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(child) = self.child.lock().unwrap().as_mut() {
@@ -159,6 +187,35 @@ impl Drop for Server {
 /// Runs a process to completion with these environment variables; returns
 /// its status and stderr.
 pub fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, String) {
+    let mut child = Command::new(SERVER)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the test server");
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            return (status, stderr);
+        }
+        if started.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("the server did not exit within {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// [`run_to_exit`] with values that need not be UTF-8.
+pub fn run_to_exit_os(env: &[(&str, &std::ffi::OsStr)]) -> (ExitStatus, String) {
     let mut child = Command::new(SERVER)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -315,23 +372,30 @@ pub struct KeepAlive {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     line: String,
+    request: Vec<u8>,
 }
 
 impl KeepAlive {
     pub fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
         let writer = connect(addr)?;
+        // One write per request and no Nagle: otherwise delayed ACKs cap
+        // each connection at ~25 requests per second.
+        writer.set_nodelay(true)?;
         let reader = BufReader::with_capacity(16 * 1024, writer.try_clone()?);
         Ok(KeepAlive {
             reader,
             writer,
             line: String::new(),
+            request: Vec::with_capacity(128),
         })
     }
 
     /// Sends `GET path` and reads its response; returns the status and the
     /// body length.
     pub fn get(&mut self, path: &str) -> std::io::Result<(u16, usize)> {
-        write!(self.writer, "GET {path} HTTP/1.1\r\nHost: load\r\n\r\n")?;
+        self.request.clear();
+        write!(self.request, "GET {path} HTTP/1.1\r\nHost: load\r\n\r\n")?;
+        self.writer.write_all(&self.request)?;
         self.read_response()
     }
 
@@ -375,6 +439,11 @@ impl KeepAlive {
             left -= take;
         }
         Ok((status, length))
+    }
+
+    /// A second handle on the connection, to write raw bytes to it.
+    pub fn try_clone_stream(&self) -> std::io::Result<TcpStream> {
+        self.writer.try_clone()
     }
 
     /// Reads whatever the server sends until it closes the connection (at
