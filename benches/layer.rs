@@ -5,8 +5,9 @@
 //! cargo bench --bench layer
 //! ```
 //!
-//! Each request goes through `tower::ServiceExt::oneshot` on a trivial axum
-//! handler and its body is collected, with and without the
+//! Each request (`GET /` with the three headers curl sends) goes through
+//! `tower::ServiceExt::oneshot` on a trivial axum handler and its body is
+//! collected, with and without the
 //! [`ActivityLayer`], on a current-thread tokio runtime (no network). Two ways
 //! of adding the layer are measured: around the whole router, as
 //! `idle_runtime::serve` and `#[idle_server]` do, and with `Router::layer`,
@@ -52,7 +53,12 @@ where
     runtime.block_on(async {
         let start = Instant::now();
         for _ in 0..iterations {
-            let request = Request::get("/").body(Body::empty()).unwrap();
+            let request = Request::get("/")
+                .header("host", "127.0.0.1:8080")
+                .header("user-agent", "curl/8.14.1")
+                .header("accept", "*/*")
+                .body(Body::empty())
+                .unwrap();
             let response = service.clone().oneshot(black_box(request)).await.unwrap();
             let body = response.into_body().collect().await.unwrap().to_bytes();
             black_box(body);
