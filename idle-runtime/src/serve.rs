@@ -87,19 +87,11 @@ const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Awaiting the [`Serve`] gives a [`ShutdownReport`] once the drain is over,
 /// or an [`io::Error`] if the signal handlers cannot be installed.
 pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
-    let config = Config::default();
-    let mode_reason = config.mode_reason().to_owned();
     Serve {
         listener,
         service,
         tracker: crate::tracker().clone(),
-        timeout: config.timeout,
-        grace: config.grace,
-        ignore: config.ignore,
-        ignore_headers: config.ignore_headers,
-        mode: config.mode,
-        mode_reason,
-        max_lifetime: config.max_lifetime,
+        config: Config::default(),
         shutdown_signal: None,
         hook: None,
         signals: None,
@@ -117,13 +109,9 @@ pub struct Serve<S> {
     listener: TcpListener,
     service: S,
     tracker: Tracker,
-    timeout: Duration,
-    grace: Duration,
-    ignore: Vec<String>,
-    ignore_headers: Vec<HeaderName>,
-    mode: IdleMode,
-    mode_reason: String,
-    max_lifetime: Option<Duration>,
+    /// Timeout, grace, ignore lists, mode and maximum lifetime (`addr` is
+    /// unused here: the listener is already bound).
+    config: Config,
     shutdown_signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     hook: Option<Hook>,
     /// Handlers registered by the `#[idle_server]` main before setup, so
@@ -137,20 +125,14 @@ impl<S> Serve<S> {
     /// Takes `timeout`, `grace`, `ignore`, `ignore_headers` and `mode` from
     /// `config` (`addr` is for binding, see [`bind`](crate::bind)).
     pub fn with_config(mut self, config: &Config) -> Self {
-        self.timeout = config.timeout;
-        self.grace = config.grace;
-        self.ignore.clone_from(&config.ignore);
-        self.ignore_headers.clone_from(&config.ignore_headers);
-        self.mode = config.mode;
-        config.mode_reason().clone_into(&mut self.mode_reason);
-        self.max_lifetime = config.max_lifetime;
+        self.config.clone_from(config);
         self
     }
 
     /// Start a graceful shutdown this long after serving started, even if
     /// busy, for platforms that want processes recycled. Default: never.
     pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
-        self.max_lifetime = Some(max_lifetime);
+        self.config = self.config.with_max_lifetime(max_lifetime);
         self
     }
 
@@ -187,8 +169,7 @@ impl<S> Serve<S> {
     /// Whether to exit when idle; [`IdleMode::DrainOnly`] keeps only the
     /// signal-triggered drain. Default [`IdleMode::Exit`].
     pub fn with_mode(mut self, mode: IdleMode) -> Self {
-        self.mode = mode;
-        "set by the program".clone_into(&mut self.mode_reason);
+        self.config = self.config.with_mode(mode);
         self
     }
 
@@ -197,19 +178,19 @@ impl<S> Serve<S> {
     where
         I: IntoIterator<Item = HeaderName>,
     {
-        self.ignore_headers = names.into_iter().collect();
+        self.config = self.config.with_ignore_headers(names);
         self
     }
 
     /// Shut down after this long without activity. Default 30 s.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.config = self.config.with_timeout(timeout);
         self
     }
 
     /// Wait at most this long for the drain. Default 10 s.
     pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+        self.config = self.config.with_grace(grace);
         self
     }
 
@@ -219,7 +200,7 @@ impl<S> Serve<S> {
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
-        self.ignore = paths.into_iter().map(Into::into).collect();
+        self.config = self.config.with_ignore(paths);
         self
     }
 
@@ -278,7 +259,7 @@ impl Serve<axum::Router> {
         self.service = axum::Router::new()
             .route(path, axum::routing::get(handler))
             .fallback_service(user);
-        self.ignore.push(path.to_owned());
+        self.config.ignore.push(path.to_owned());
         self
     }
 }
@@ -287,9 +268,7 @@ impl<S> std::fmt::Debug for Serve<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Serve")
             .field("listener", &self.listener)
-            .field("timeout", &self.timeout)
-            .field("grace", &self.grace)
-            .field("ignore", &self.ignore)
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -349,18 +328,13 @@ where
         listener,
         service,
         tracker,
-        timeout,
-        grace,
-        ignore,
-        ignore_headers,
-        mode,
-        mode_reason,
-        max_lifetime,
+        config,
         shutdown_signal,
         hook,
         signals,
         activated,
     } = serve;
+    let (timeout, grace, mode) = (config.timeout, config.grace, config.mode);
     let mut signals = match signals {
         Some(signals) => signals,
         None => Signals::new()?,
@@ -368,8 +342,8 @@ where
     let mut shutdown_signal =
         shutdown_signal.unwrap_or_else(|| Box::pin(std::future::pending::<()>()));
     let layer = ActivityLayer::new(tracker.clone())
-        .ignore(ignore)
-        .ignore_headers(ignore_headers);
+        .ignore(config.ignore.iter().cloned())
+        .ignore_headers(config.ignore_headers.iter().cloned());
     let service = layer.layer(service);
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -393,7 +367,7 @@ where
         grace,
         activated,
         mode,
-        mode_reason: &mode_reason,
+        mode_reason: config.mode_reason(),
     });
     notify_systemd(sd_notify::NotifyState::Ready);
 
@@ -405,7 +379,10 @@ where
     };
     tokio::pin!(idle);
     let lifetime = async {
-        match max_lifetime.and_then(|lifetime| started.checked_add(lifetime)) {
+        match config
+            .max_lifetime
+            .and_then(|lifetime| started.checked_add(lifetime))
+        {
             Some(end) => tokio::time::sleep_until(end).await,
             None => std::future::pending().await,
         }
