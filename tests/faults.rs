@@ -16,14 +16,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_between, connect, requests_served, rss_kib, try_get, KeepAlive, Server, PATIENCE,
+    assert_between, assert_idle_exit_after, connect, env_timeout, requests_served, rss_kib,
+    try_get, KeepAlive, Server, EARLY, LATE, PATIENCE, TIMEOUT,
 };
-
-const TIMEOUT: Duration = Duration::from_secs(1);
-/// How late an exit may be after its deadline (see tests/process.rs).
-const LATE: Duration = Duration::from_millis(400);
-/// How much earlier than the deadline seen by the client an exit may be.
-const EARLY: Duration = Duration::from_millis(50);
 
 static LOAD: RwLock<()> = RwLock::new(());
 
@@ -36,29 +31,6 @@ fn shared() -> RwLockReadGuard<'static, ()> {
 fn exclusive() -> RwLockWriteGuard<'static, ()> {
     LOAD.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn env_timeout() -> [(&'static str, &'static str); 1] {
-    [("IDLE_TIMEOUT", "1s")]
-}
-
-/// Exit 0 for idleness, `TIMEOUT` after `last_activity`.
-#[track_caller]
-fn assert_idle_exit_after(server: &Server, last_activity: Instant) {
-    let (status, exited_at) = server.wait_exit(PATIENCE);
-    assert_eq!(status.code(), Some(0), "stderr:\n{}", server.stderr());
-    assert_between(
-        "idle exit after the last activity",
-        last_activity,
-        exited_at,
-        TIMEOUT - EARLY,
-        TIMEOUT + LATE,
-    );
-    assert!(
-        server.stderr().contains("idle: exiting: idle for 1s"),
-        "exit line missing:\n{}",
-        server.stderr()
-    );
 }
 
 /// Exit 0 for idleness, `TIMEOUT` after the last activity ended, when all

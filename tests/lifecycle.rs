@@ -9,12 +9,9 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{assert_between, try_get, Server, PATIENCE};
+use support::{assert_between, try_get, Server, EARLY, LATE, PATIENCE, TIMEOUT};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_idle-test-lifecycle");
-const TIMEOUT: Duration = Duration::from_secs(1);
-const LATE: Duration = Duration::from_millis(400);
-const EARLY: Duration = Duration::from_millis(50);
 
 fn start(env: &[(&str, &str)]) -> Server {
     Server::start_command(Command::new(SERVER), env)

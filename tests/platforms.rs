@@ -8,11 +8,7 @@ use std::os::unix::net::UnixDatagram;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{assert_between, connect, Server, PATIENCE};
-
-const TIMEOUT: Duration = Duration::from_secs(1);
-const LATE: Duration = Duration::from_millis(400);
-const EARLY: Duration = Duration::from_millis(50);
+use support::{assert_between, connect, Server, EARLY, LATE, PATIENCE, TIMEOUT};
 
 /// `GET /` with extra header lines; returns the status.
 fn get_with(server: &Server, headers: &str) -> u16 {

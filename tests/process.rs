@@ -11,36 +11,10 @@ use std::io::{Read, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{assert_between, connect, get_keep_alive, run_to_exit, try_get, Server, PATIENCE};
-
-const TIMEOUT: Duration = Duration::from_secs(1);
-/// How late an exit may be after its deadline.
-const LATE: Duration = Duration::from_millis(400);
-/// How much earlier than the deadline as seen by the client the exit may be:
-/// the server's clock starts a little before the client sees the response.
-const EARLY: Duration = Duration::from_millis(50);
-
-fn env_timeout() -> [(&'static str, &'static str); 1] {
-    [("IDLE_TIMEOUT", "1s")]
-}
-
-#[track_caller]
-fn assert_idle_exit_after(server: &Server, last_activity: Instant) {
-    let (status, exited_at) = server.wait_exit(PATIENCE);
-    assert_eq!(status.code(), Some(0), "stderr:\n{}", server.stderr());
-    assert_between(
-        "idle exit after the last activity",
-        last_activity,
-        exited_at,
-        TIMEOUT - EARLY,
-        TIMEOUT + LATE,
-    );
-    assert!(
-        server.stderr().contains("idle: exiting: idle for 1s"),
-        "exit line missing:\n{}",
-        server.stderr()
-    );
-}
+use support::{
+    assert_between, assert_idle_exit_after, connect, env_timeout, get_keep_alive, run_to_exit,
+    try_get, Server, EARLY, LATE, PATIENCE, TIMEOUT,
+};
 
 #[test]
 fn a_server_that_gets_no_request_exits_timeout_after_it_started() {

@@ -456,3 +456,36 @@ impl KeepAlive {
         Ok(rest)
     }
 }
+
+/// The idle timeout the process tests give the server (`IDLE_TIMEOUT=1s`).
+pub const TIMEOUT: Duration = Duration::from_secs(1);
+/// How late an exit may be after its deadline: generous for a loaded 2-core
+/// machine, far tighter than a once-a-second poller.
+pub const LATE: Duration = Duration::from_millis(400);
+/// How much earlier than the deadline as seen by the client the exit may be:
+/// the server's clock starts a little before the client sees the response.
+pub const EARLY: Duration = Duration::from_millis(50);
+
+/// The environment for a 1 s idle timeout.
+pub fn env_timeout() -> [(&'static str, &'static str); 1] {
+    [("IDLE_TIMEOUT", "1s")]
+}
+
+/// Exit 0 for idleness, [`TIMEOUT`] after `last_activity`, with the exit line.
+#[track_caller]
+pub fn assert_idle_exit_after(server: &Server, last_activity: Instant) {
+    let (status, exited_at) = server.wait_exit(PATIENCE);
+    assert_eq!(status.code(), Some(0), "stderr:\n{}", server.stderr());
+    assert_between(
+        "idle exit after the last activity",
+        last_activity,
+        exited_at,
+        TIMEOUT - EARLY,
+        TIMEOUT + LATE,
+    );
+    assert!(
+        server.stderr().contains("idle: exiting: idle for 1s"),
+        "exit line missing:\n{}",
+        server.stderr()
+    );
+}
