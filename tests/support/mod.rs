@@ -187,31 +187,11 @@ impl Drop for Server {
 /// Runs a process to completion with these environment variables; returns
 /// its status and stderr.
 pub fn run_to_exit(env: &[(&str, &str)]) -> (ExitStatus, String) {
-    let mut child = Command::new(SERVER)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the test server");
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            return (status, stderr);
-        }
-        if started.elapsed() > PATIENCE {
-            let _ = child.kill();
-            panic!("the server did not exit within {PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
+    let env: Vec<(&str, &std::ffi::OsStr)> = env
+        .iter()
+        .map(|(name, value)| (*name, std::ffi::OsStr::new(*value)))
+        .collect();
+    run_to_exit_os(&env)
 }
 
 /// [`run_to_exit`] with values that need not be UTF-8.
