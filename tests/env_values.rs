@@ -110,3 +110,19 @@ fn a_value_that_is_not_utf8_exits_2_naming_the_variable() {
         }
     }
 }
+
+/// The README shows the very lines the server prints for a bad duration and
+/// a bad port (they drifted apart once).
+#[test]
+fn the_readme_quotes_the_errors_as_printed() {
+    let readme = include_str!("../README.md");
+    for env in [[("IDLE_TIMEOUT", "1.5s")], [("PORT", "+8080")]] {
+        let (status, stderr) = run_to_exit(&env);
+        assert_eq!(status.code(), Some(2), "{stderr}");
+        let line = stderr.trim_end();
+        assert!(
+            readme.lines().any(|quoted| quoted == line),
+            "README.md does not quote the line as printed:\n{line}"
+        );
+    }
+}

@@ -478,7 +478,7 @@ fn a_second_signal_of_the_other_kind_during_a_drain_exits_at_once() {
         let stderr = server.stderr();
         assert!(
             stderr.contains(&format!("idle: exiting: {reason};"))
-                && stderr.contains("3 requests served")
+                && stderr.contains("1 request served")
                 && stderr.contains("cut short by a second signal, 2 activities abandoned"),
             "{first}+{second}:\n{stderr}"
         );
@@ -534,7 +534,7 @@ fn sigterm_waits_for_a_keep_awake_guard_at_most_grace() {
     assert!(
         server
             .stderr()
-            .contains("grace expired, 1 activities abandoned"),
+            .contains("grace expired, 1 activity abandoned"),
         "{}",
         server.stderr()
     );

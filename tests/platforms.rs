@@ -70,7 +70,7 @@ fn an_ordinary_header_still_counts() {
     assert_eq!(get_with(&server, "User-Agent: Mozilla/5.0\r\n"), 200);
     let (_, _) = server.wait_exit(PATIENCE);
     assert!(
-        server.stderr().contains("1 requests served"),
+        server.stderr().contains("1 request served"),
         "{}",
         server.stderr()
     );

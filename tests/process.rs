@@ -260,7 +260,7 @@ fn grace_bounds_the_drain_and_reports_what_was_abandoned() {
     assert!(
         server
             .stderr()
-            .contains("grace expired, 1 activities abandoned"),
+            .contains("grace expired, 1 activity abandoned"),
         "{}",
         server.stderr()
     );

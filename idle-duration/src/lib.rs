@@ -51,6 +51,11 @@ pub enum DurationError {
         /// Byte offset of the offending character.
         at: usize,
     },
+    /// The string contains whitespace (`"30 s"`, `" 30s"`).
+    Whitespace {
+        /// Byte offset of the first whitespace character.
+        at: usize,
+    },
     /// A number is not followed by a unit (`"30"`).
     MissingUnit {
         /// The number without its unit.
@@ -79,6 +84,10 @@ impl fmt::Display for DurationError {
             DurationError::ExpectedNumber { at } => {
                 write!(f, "expected a number at byte {at}")
             }
+            DurationError::Whitespace { at } => write!(
+                f,
+                "unexpected whitespace at byte {at} (write durations without spaces, as in \"1m30s\")"
+            ),
             DurationError::MissingUnit { number } if number.len() > 20 => {
                 write!(f, "`{}…` has no unit", &number[..20])
             }
@@ -114,6 +123,9 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
         return Err(DurationError::Empty);
     }
     let bytes = input.as_bytes();
+    if let Some(at) = bytes.iter().position(u8::is_ascii_whitespace) {
+        return Err(DurationError::Whitespace { at });
+    }
     let mut total: u64 = 0;
     // Index into UNITS of the smallest unit allowed next.
     let mut next_unit = 0;
@@ -227,8 +239,9 @@ mod tests {
                 },
             ),
             ("s", ExpectedNumber { at: 0 }),
-            (" 30s", ExpectedNumber { at: 0 }),
-            ("30s ", ExpectedNumber { at: 3 }),
+            (" 30s", Whitespace { at: 0 }),
+            ("30 s", Whitespace { at: 2 }),
+            ("30s ", Whitespace { at: 3 }),
             ("1.5s", ExpectedNumber { at: 1 }),
             ("-1s", ExpectedNumber { at: 0 }),
             ("30sec", UnknownUnit { unit: "sec".into() }),

@@ -213,12 +213,20 @@ impl Config {
         }
         if let Some(value) = lookup(ENV_PORT) {
             let text = utf8(ENV_PORT, value, PORT_EXPECTED)?;
-            let port = text.parse::<u16>().map_err(|_| ConfigError {
-                variable: ENV_PORT,
-                value: text.clone(),
-                expected: PORT_EXPECTED,
-                reason: None,
-            })?;
+            // Digits only, without a sign or leading zeros: `+8080` and
+            // `08080` are more likely mistakes than ports.
+            let canonical = !text.is_empty()
+                && text.bytes().all(|b| b.is_ascii_digit())
+                && (text == "0" || !text.starts_with('0'));
+            let port = canonical
+                .then(|| text.parse::<u16>().ok())
+                .flatten()
+                .ok_or_else(|| ConfigError {
+                    variable: ENV_PORT,
+                    value: text.clone(),
+                    expected: PORT_EXPECTED,
+                    reason: None,
+                })?;
             self.addr.set_port(port);
         }
         if let Some(value) = lookup(ENV_MODE) {
@@ -238,7 +246,17 @@ impl Config {
             self.mode_reason = Cow::Borrowed("IDLE_MODE is set");
         } else if let Some((mode, reason)) = PLATFORMS
             .iter()
-            .find(|(variable, _, _)| lookup(variable).is_some())
+            .find(|(variable, _, _)| match *variable {
+                // Socket activation addressed to this process only (as
+                // `take_activated_listener` decides): with another process's
+                // LISTEN_PID the server binds `addr`.
+                "LISTEN_FDS" => {
+                    lookup(variable).is_some()
+                        && lookup("LISTEN_PID")
+                            .is_none_or(|pid| pid.to_str() == Some(&std::process::id().to_string()))
+                }
+                _ => lookup(variable).is_some(),
+            })
             .map(|(_, mode, reason)| (*mode, *reason))
         {
             self.mode = mode;
@@ -390,6 +408,9 @@ mod tests {
             ("PORT", "http"),
             ("PORT", "65536"),
             ("PORT", ""),
+            ("PORT", "+18120"),
+            ("PORT", "018120"),
+            ("PORT", " 8080"),
         ];
         for (variable, value) in cases {
             let error = with_env(&[(variable, value)]).unwrap_err();
@@ -398,6 +419,14 @@ mod tests {
             assert!(line.starts_with(&format!("invalid {variable}=")), "{line}");
             assert!(!line.contains('\n'), "{line:?}");
         }
+        let error = with_env(&[("IDLE_TIMEOUT", "30 s")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("unexpected whitespace at byte 2"),
+            "{error}"
+        );
+        assert_eq!(with_env(&[("PORT", "0")]).unwrap().addr.port(), 0);
     }
 
     #[test]
@@ -448,6 +477,16 @@ mod tests {
                 "{env:?}"
             );
         }
+        let other = (std::process::id() + 1).to_string();
+        let ours = std::process::id().to_string();
+        let config = with_env(&[("LISTEN_FDS", "1"), ("LISTEN_PID", &other)]).unwrap();
+        assert_eq!(
+            config.mode_reason(),
+            "default",
+            "activation for another process"
+        );
+        let config = with_env(&[("LISTEN_FDS", "1"), ("LISTEN_PID", &ours)]).unwrap();
+        assert_eq!(config.mode_reason(), "socket activation: LISTEN_FDS is set");
         let error = with_env(&[("IDLE_MODE", "off")]).unwrap_err();
         assert_eq!(
             error.to_string(),

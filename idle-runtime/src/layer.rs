@@ -21,6 +21,15 @@
 //! - Kubernetes and Knative probes, always: `User-Agent: kube-probe/...`,
 //!   `K-Kubelet-Probe`, `K-Network-Probe`.
 //!
+//! Over HTTP/2 a response's data frames larger than 16 KiB are handed to
+//! hyper in 16 KiB slices. hyper hands each frame to the HTTP/2 stream once
+//! the client's flow-control window has room for a byte of it, and buffers
+//! the whole frame there: a 20 MB buffered body would be "sent", and its
+//! request over, while megabytes still wait for a slow client's window.
+//! Sliced, the request stays active until all but the last slices (at most
+//! hyper's per-stream send buffer, 400 KiB by default) are on their way.
+//! Slices of 16 KiB (the default HTTP/2 frame size) keep DATA frames full.
+//!
 //! The per-request cost is two atomic read-modify-writes on the tracker (one
 //! `fetch_add`, one compare-and-swap), one reference count increment and a
 //! clock read: no lock, no allocation, no timer.
@@ -30,7 +39,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use http::{HeaderName, Request, Response};
+use bytes::{Buf, Bytes};
+use http::{HeaderName, Request, Response, Version};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -189,9 +199,11 @@ where
         } else {
             Some(self.shared.tracker.begin_request())
         };
+        let slices = request.version() == Version::HTTP_2;
         ResponseFuture {
             inner: self.inner.call(request),
             guard,
+            slices,
         }
     }
 }
@@ -203,6 +215,7 @@ pin_project! {
         #[pin]
         inner: F,
         guard: Option<ActivityGuard>,
+        slices: bool,
     }
 }
 
@@ -217,29 +230,53 @@ where
         let result = ready!(this.inner.poll(cx));
         // On error the guard is dropped here: the request is over.
         let guard = this.guard.take();
-        Poll::Ready(result.map(|response| response.map(|body| TrackedBody { inner: body, guard })))
+        let slices = *this.slices;
+        Poll::Ready(result.map(|response| {
+            response.map(|body| TrackedBody {
+                inner: body,
+                guard,
+                slices,
+                rest: Bytes::new(),
+            })
+        }))
     }
 }
 
 pin_project! {
     /// A response body that holds its request's activity until it has been
-    /// fully sent or dropped. Every [`Body`] method is forwarded unchanged.
+    /// fully sent or dropped. Every [`Body`] method is forwarded; its data
+    /// is [`Bytes`] (free for bodies whose data already is, such as axum's),
+    /// and over HTTP/2 large data frames are handed on in slices (see the
+    /// [module docs](crate::ActivityLayer)).
     pub struct TrackedBody<B> {
         #[pin]
         inner: B,
         guard: Option<ActivityGuard>,
+        // Whether to slice large data frames (HTTP/2).
+        slices: bool,
+        // The part of a sliced frame not handed on yet.
+        rest: Bytes,
     }
 }
+
+/// The largest data frame handed to hyper over HTTP/2: the default HTTP/2
+/// frame size.
+const SLICE: usize = 16 * 1024;
 
 impl<B> TrackedBody<B> {
     /// Wraps `body` so that `guard` lives until the body ends or is dropped.
     pub fn new(body: B, guard: Option<ActivityGuard>) -> Self {
-        TrackedBody { inner: body, guard }
+        TrackedBody {
+            inner: body,
+            guard,
+            slices: false,
+            rest: Bytes::new(),
+        }
     }
 }
 
 impl<B: Body> Body for TrackedBody<B> {
-    type Data = B::Data;
+    type Data = Bytes;
     type Error = B::Error;
 
     #[inline]
@@ -248,23 +285,55 @@ impl<B: Body> Body for TrackedBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let frame = this.inner.poll_frame(cx);
-        // The end of the stream or an error ends the request even if the
-        // server keeps the body around a little longer.
-        if let Poll::Ready(None | Some(Err(_))) = frame {
-            *this.guard = None;
+        if !this.rest.is_empty() {
+            let take = this.rest.len().min(SLICE);
+            return Poll::Ready(Some(Ok(Frame::data(this.rest.split_to(take)))));
         }
-        frame
+        let frame = ready!(this.inner.poll_frame(cx));
+        match frame {
+            Some(Ok(frame)) => {
+                let frame = frame.map_data(|mut data| data.copy_to_bytes(data.remaining()));
+                if !*this.slices {
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Poll::Ready(Some(Ok(match frame.into_data() {
+                    Ok(mut data) if data.len() > SLICE => {
+                        *this.rest = data.split_off(SLICE);
+                        Frame::data(data)
+                    }
+                    Ok(data) => Frame::data(data),
+                    Err(frame) => frame,
+                })))
+            }
+            // The end of the stream or an error ends the request even if the
+            // server keeps the body around a little longer.
+            Some(Err(error)) => {
+                *this.guard = None;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                *this.guard = None;
+                Poll::Ready(None)
+            }
+        }
     }
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.rest.is_empty() && self.inner.is_end_stream()
     }
 
     #[inline]
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let mut hint = self.inner.size_hint();
+        if !self.rest.is_empty() {
+            let rest = self.rest.len() as u64;
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper.saturating_add(rest));
+            }
+            hint.set_lower(hint.lower().saturating_add(rest));
+        }
+        hint
     }
 }
 

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod connection;
 mod layer;
 mod listener;
 mod log;

@@ -6,6 +6,12 @@
 //! socket belongs to the activator and outlives the process, so connections
 //! that arrive while the server is stopped wait in the kernel's queue and are
 //! served by the next start: a stop/start cycle loses nothing.
+//!
+//! A passed socket must be listening (systemd `Accept=no`, the default).
+//! With `Accept=yes` systemd passes one connected socket per instance; the
+//! server refuses it at once (exit 1, one line saying to use `Accept=no`)
+//! rather than serve a socket that cannot accept: an idle-exiting server
+//! is what makes per-connection instances unnecessary.
 
 use std::io;
 
@@ -23,7 +29,8 @@ use crate::Config;
 ///
 /// # Errors
 ///
-/// The passed descriptor is not a TCP socket, or cannot be used.
+/// The passed descriptor is not a TCP socket, is not listening (systemd
+/// `Accept=yes`), or cannot be used.
 pub fn take_activated_listener() -> io::Result<Option<std::net::TcpListener>> {
     let mut fds = listenfd::ListenFd::from_env();
     if fds.len() == 0 {
@@ -36,6 +43,20 @@ pub fn take_activated_listener() -> io::Result<Option<std::net::TcpListener>> {
         )
     })?;
     if let Some(listener) = &listener {
+        let listening = is_listening(listener).map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!(
+                    "cannot inspect the socket passed by socket activation (LISTEN_FDS): {error}"
+                ),
+            )
+        })?;
+        if !listening {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the socket passed by socket activation (LISTEN_FDS) is a connection, not a listening socket: the systemd socket unit must use Accept=no (the default)",
+            ));
+        }
         listener.set_nonblocking(true)?;
     }
     Ok(listener)
@@ -64,4 +85,16 @@ pub async fn bind(
             )
         }),
     }
+}
+
+/// Whether `listen(2)` was called on the socket (`SO_ACCEPTCONN`).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn is_listening(listener: &std::net::TcpListener) -> io::Result<bool> {
+    socket2::SockRef::from(listener).is_listener()
+}
+
+/// Without `SO_ACCEPTCONN`, trust the activator.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn is_listening(_listener: &std::net::TcpListener) -> io::Result<bool> {
+    Ok(true)
 }

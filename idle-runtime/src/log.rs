@@ -78,13 +78,15 @@ pub(crate) fn drain_finished(drain: Drain, grace: Duration) {
         Drain::GraceExpired { abandoned } => tracing::warn!(
             target: "idle_runtime",
             abandoned,
-            "grace of {} expired; abandoning {abandoned} running activities",
-            fmt_duration(grace)
+            "grace of {} expired; abandoning {}",
+            fmt_duration(grace),
+            count(abandoned, "activity", "activities")
         ),
         Drain::Forced { abandoned } => tracing::warn!(
             target: "idle_runtime",
             abandoned,
-            "second signal during the drain; abandoning {abandoned} running activities"
+            "second signal during the drain; abandoning {}",
+            count(abandoned, "activity", "activities")
         ),
     }
 }
@@ -108,6 +110,38 @@ pub(crate) fn hook_finished(outcome: HookOutcome, grace: Duration) {
     }
 }
 
+/// `accept` failed for a reason that concerns the process (out of file
+/// descriptors, say): always visible, on stderr without a subscriber. The
+/// caller rate-limits it; `failures` counts those since the last report.
+pub(crate) fn accept_failed(error: &std::io::Error, failures: u64) {
+    let more = match failures {
+        0 | 1 => String::new(),
+        n => format!(" ({n} failures since the last report)"),
+    };
+    if has_subscriber() {
+        tracing::error!(target: "idle_runtime", %error, failures, "accept failed{more}; pausing accepts for 50ms");
+    } else {
+        eprintln!("idle: accept failed: {error}{more}; pausing accepts for 50ms");
+    }
+}
+
+/// A client accepted no response bytes for 30 s: its connection is closed.
+/// Rare, and it ends activity, so it is always visible (on stderr without a
+/// subscriber).
+pub(crate) fn stalled_client() {
+    const MESSAGE: &str = "closing a connection whose client accepted no response bytes for 30s";
+    if has_subscriber() {
+        tracing::warn!(target: "idle_runtime", "{MESSAGE}");
+    } else {
+        eprintln!("idle: {MESSAGE}");
+    }
+}
+
+/// `n` followed by `one` or `many`: "1 request", "2 requests".
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
     let reason = match report.reason {
         ShutdownReason::Idle => format!("idle for {}", fmt_duration(timeout)),
@@ -115,6 +149,7 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
     };
     let uptime = fmt_duration(report.uptime);
     let requests = report.requests;
+    let served = count(requests, "request", "requests");
     let hook = match report.hook {
         HookOutcome::NotSet | HookOutcome::Completed => "",
         HookOutcome::TimedOut => "; shutdown hook timed out",
@@ -125,22 +160,26 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
     let abandoned = match report.drain {
         Drain::Complete => String::new(),
         Drain::GraceExpired { abandoned } => {
-            format!("; grace expired, {abandoned} activities abandoned")
+            format!(
+                "; grace expired, {} abandoned",
+                count(abandoned, "activity", "activities")
+            )
         }
         Drain::Forced { abandoned } => {
-            format!("; drain cut short by a second signal, {abandoned} activities abandoned")
+            format!(
+                "; drain cut short by a second signal, {} abandoned",
+                count(abandoned, "activity", "activities")
+            )
         }
     };
     if has_subscriber() {
         tracing::info!(
             target: "idle_runtime",
             reason = %report.reason, %uptime, requests, abandoned = report.abandoned(),
-            "exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}{hook}"
+            "exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}"
         );
     } else {
-        eprintln!(
-            "idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}{hook}"
-        );
+        eprintln!("idle: exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}");
     }
 }
 

@@ -2,25 +2,23 @@
 //!
 //! [`serve`] runs one accept loop and one drain path for every trigger:
 //!
-//! 1. Accept connections and serve HTTP/1.1 and HTTP/2 (with upgrades, so
-//!    WebSockets work) through the [`ActivityLayer`]. An accepted connection
-//!    counts as activity until it sends its first request, so a client that
-//!    has connected but not yet spoken is never cut off by an idle shutdown.
-//!    A connection that sends no request within 30 s is closed, which bounds
-//!    how long a silent client can keep the server awake. That is one timer
-//!    per connection; later requests on a keep-alive connection get no
-//!    header timer, as with `axum::serve` (a per-request timer costs an
-//!    allocation and a timer-wheel insertion on every request).
-//! 2. Stop on the first of: [`Tracker::wait_idle`] (unless the mode is
-//!    [`IdleMode::DrainOnly`]), SIGTERM, SIGINT, the maximum lifetime, or the
-//!    future given to [`Serve::with_shutdown_signal`]. The accept loop is
-//!    polled before the watchdog, so a connection already waiting in the
-//!    kernel's queue when the deadline passes is accepted and served instead
-//!    of being dropped.
+//! 1. Accept connections and serve HTTP/1.1 and HTTP/2 (with upgrades:
+//!    WebSockets over HTTP/1.1 and over HTTP/2) through the
+//!    [`ActivityLayer`]. What a connection's activity is (before its first
+//!    request, partial heads, unwritten bytes, upgrades) lives in
+//!    `connection.rs`.
+//! 2. Stop on the first of: SIGTERM, SIGINT, the maximum lifetime, the
+//!    future given to [`Serve::with_shutdown_signal`], or
+//!    [`Tracker::wait_idle`] (unless the mode is [`IdleMode::DrainOnly`]).
+//!    These are polled before `accept`, so nothing that happens to accepting
+//!    can delay them; when the watchdog fires, a connection already waiting
+//!    in the kernel's queue is still taken and served, and postpones the
+//!    exit, instead of being dropped.
 //! 3. Close the listener, tell every connection to finish its current request
 //!    and close (idle keep-alive connections close at once), and wait for the
-//!    connections and for every activity (including keep-awake guards) to end,
-//!    at most `grace`. A second signal ends the wait at once.
+//!    connections and for every activity (including keep-awake guards and
+//!    upgraded connections) to end, at most `grace`. A second signal ends the
+//!    wait at once.
 //! 4. Run the shutdown hook, if any, for at most another `grace`.
 //!
 //! Under systemd (`NOTIFY_SOCKET` set) it sends `READY=1` once listening and
@@ -31,32 +29,28 @@ use std::error::Error as StdError;
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use http::{HeaderName, Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::connection::{Conn, ConnectionService, Executor, TrackedIo, CONNECTION_BOUND};
 use crate::layer::ActivityService;
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport, Signals};
 use crate::tracker::Serving;
 use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
-
-/// How long a new connection may take to send its first request before it is
-/// closed (hyper's default header-read timeout).
-const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `service` on `listener` until the server has been idle for the
 /// timeout, or SIGTERM or SIGINT arrives; then drains and returns.
@@ -344,14 +338,14 @@ where
     let layer = ActivityLayer::new(tracker.clone())
         .ignore(config.ignore.iter().cloned())
         .ignore_headers(config.ignore_headers.iter().cloned());
-    let service = layer.layer(service);
-
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    // No hyper timer for HTTP/1: it would arm a header-read timer on every
-    // request. The first request is bounded per connection below.
-    builder.http1().header_read_timeout(None);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    let connections = Connections {
+        service: layer.layer(service),
+        layer,
+        builder: http_builder(),
+        graceful: GracefulShutdown::new(),
+        open: Arc::new(AtomicUsize::new(0)),
+        timeout,
+    };
 
     // The idle clock starts when the server can be reached.
     let started = Instant::now();
@@ -371,13 +365,13 @@ where
     });
     notify_systemd(sd_notify::NotifyState::Ready);
 
-    let idle = async {
+    let watchdog = |tracker: Tracker| async move {
         match mode {
             IdleMode::Exit => tracker.wait_idle(timeout).await,
             IdleMode::DrainOnly => std::future::pending().await,
         }
     };
-    tokio::pin!(idle);
+    let mut idle = pin!(watchdog(tracker.clone()));
     let lifetime = async {
         match config
             .max_lifetime
@@ -387,56 +381,34 @@ where
             None => std::future::pending().await,
         }
     };
-    tokio::pin!(lifetime);
+    let mut lifetime = pin!(lifetime);
+    let mut accept_errors = AcceptErrors::default();
     let reason = loop {
         tokio::select! {
-            // Signals first: the platform wants us gone. Then the accept
-            // queue, so that a connection waiting when the idle deadline
-            // passes is served rather than dropped. The watchdog last.
+            // Every reason to stop comes before accepting, and each costs
+            // nothing to poll, so no pattern of accepts (a flood of
+            // connections, a storm of failing accepts) can delay them.
             biased;
             reason = signals.recv() => break reason,
             () = &mut lifetime => break ShutdownReason::MaxLifetime,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let unanswered = Arc::new(Unanswered::new(layer.tracker()));
-                    let service = ConnectionService {
-                        inner: TowerToHyperService::new(service.clone()),
-                        layer: layer.clone(),
-                        unanswered: unanswered.clone(),
-                    };
-                    let connection = builder
-                        .serve_connection_with_upgrades(
-                            TrackedIo::new(TokioIo::new(stream), layer.tracker()),
-                            service,
-                        )
-                        .into_owned();
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        tokio::pin!(connection);
-                        let first = tokio::select! {
-                            result = &mut connection => Some(result),
-                            () = tokio::time::sleep(FIRST_REQUEST_TIMEOUT) => None,
-                        };
-                        let result = match first {
-                            Some(result) => result,
-                            // Silent for too long: close it (dropping the
-                            // connection ends its activity, silently).
-                            None if unanswered.is_pending() => {
-                                tracing::debug!(target: "idle_runtime", "no request within 30s; closing the connection");
-                                return;
-                            }
-                            None => connection.await,
-                        };
-                        if let Err(error) = result {
-                            tracing::debug!(target: "idle_runtime", %error, "connection error");
-                        }
-                    });
-                }
-                Err(error) => accept_error(error).await,
-            },
             () = &mut shutdown_signal => break ShutdownReason::Requested,
-            () = &mut idle => break ShutdownReason::Idle,
+            () = &mut idle => {
+                // A last look at the accept queue: a client that connected
+                // before the deadline is served, and its request postpones
+                // the exit, rather than being dropped with the listener.
+                match accept_now(&listener) {
+                    Some(stream) => {
+                        connections.spawn(stream);
+                        idle.set(watchdog(tracker.clone()));
+                    }
+                    None => break ShutdownReason::Idle,
+                }
+            }
+            accepted = listener.accept(), if accept_errors.may_accept() => match accepted {
+                Ok((stream, _peer)) => connections.spawn(stream),
+                Err(error) => accept_errors.failed(error),
+            },
+            () = accept_errors.pause(), if !accept_errors.may_accept() => accept_errors.resume(),
         }
     };
 
@@ -447,16 +419,24 @@ where
     notify_systemd(sd_notify::NotifyState::Stopping);
     log::shutdown_started(reason, timeout, tracker.active());
 
+    let Connections { graceful, open, .. } = connections;
     let drain = async {
         graceful.shutdown().await;
         tracker.wait_inactive().await;
     };
+    let abandoned = || Abandoned {
+        connections: open.load(Ordering::Relaxed) as u64,
+        held: tracker.held(),
+    };
     let drain = tokio::select! {
         biased;
-        _ = signals.recv() => Drain::Forced { abandoned: tracker.active() },
+        _ = signals.recv() => Drain::Forced { abandoned: abandoned().total() },
         () = drain => Drain::Complete,
-        () = tokio::time::sleep(grace) => Drain::GraceExpired { abandoned: tracker.active() },
+        () = tokio::time::sleep(grace) => Drain::GraceExpired { abandoned: abandoned().total() },
     };
+    // Requests cut short are not "served": take the count before their
+    // connections are dropped.
+    let requests = tracker.requests();
     log::drain_finished(drain, grace);
 
     let hook = match (hook, drain) {
@@ -486,10 +466,124 @@ where
         drain,
         hook,
         uptime: started.elapsed(),
-        requests: tracker.requests(),
+        requests,
     };
     log::exiting(&report, timeout);
     Ok(report)
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 server, with upgrades (WebSockets over both,
+/// HTTP/2 extended `CONNECT` included, as `axum::serve` has them).
+fn http_builder() -> auto::Builder<Executor> {
+    let mut builder = auto::Builder::new(Executor);
+    // No hyper timer for HTTP/1: it would arm a header-read timer on every
+    // request. The first request is bounded per connection (see
+    // `Connections::spawn`), later heads by the idle clock.
+    builder.http1().header_read_timeout(None);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol();
+    builder
+}
+
+/// What the drain cut short: connections still open (each with work in
+/// flight: idle ones are closed at once), and activities held outside any
+/// connection (keep-awake guards, WebSockets).
+struct Abandoned {
+    connections: u64,
+    held: u64,
+}
+
+impl Abandoned {
+    fn total(&self) -> u64 {
+        self.connections + self.held
+    }
+}
+
+/// Everything needed to serve one more accepted connection.
+struct Connections<S> {
+    service: ActivityService<S>,
+    layer: ActivityLayer,
+    builder: auto::Builder<Executor>,
+    graceful: GracefulShutdown,
+    /// Connection tasks still running, for the drain's report.
+    open: Arc<AtomicUsize>,
+    timeout: Duration,
+}
+
+impl<S, B> Connections<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    /// Serves `stream` on a task of its own until it closes.
+    fn spawn(&self, stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let conn = Conn::accepted(self.layer.tracker(), self.timeout);
+        let service =
+            ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
+        let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let connection = self.graceful.watch(connection);
+        let open = OpenConnection::new(&self.open);
+        tokio::spawn(async move {
+            let _open = open;
+            let mut connection = pin!(connection);
+            let first = tokio::select! {
+                result = &mut connection => Some(result),
+                () = tokio::time::sleep(CONNECTION_BOUND) => None,
+            };
+            let result = match first {
+                Some(result) => result,
+                // Silent for too long: close it (dropping the connection
+                // ends its activity, silently).
+                None if conn.is_unanswered() => {
+                    tracing::debug!(target: "idle_runtime", "no request within 30s; closing the connection");
+                    return;
+                }
+                None => connection.await,
+            };
+            if let Err(error) = result {
+                tracing::debug!(target: "idle_runtime", %error, "connection error");
+            }
+        });
+    }
+}
+
+/// Counts a connection task while it lives.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn new(open: &Arc<AtomicUsize>) -> Self {
+        // Relaxed: a count for the report, read once the drain is over.
+        open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(open.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Takes a connection already waiting in the accept queue, without waiting.
+fn accept_now(listener: &TcpListener) -> Option<TcpStream> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match listener.poll_accept(&mut cx) {
+        Poll::Ready(Ok((stream, _peer))) => Some(stream),
+        Poll::Ready(Err(_)) | Poll::Pending => None,
+    }
 }
 
 /// Tells systemd (`Type=notify` units) about a state change; does nothing
@@ -500,203 +594,57 @@ fn notify_systemd(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-/// Errors from `accept` concern one connection (the client gave up before we
-/// took it) or the process (out of file descriptors). Neither should stop the
-/// server; the second needs a pause so that the loop does not spin.
-async fn accept_error(error: io::Error) {
-    match error.kind() {
-        io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionRefused
-        | io::ErrorKind::Interrupted => {}
-        _ => {
-            tracing::error!(target: "idle_runtime", %error, "accept failed; retrying in 50ms");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+/// Failing accepts. Errors that concern one connection (the client gave up
+/// before we took it) are ignored. Others concern the process (out of file
+/// descriptors) and would fail again at once: accepting pauses for 50 ms,
+/// during which the loop still answers signals and the watchdog, and the
+/// error is reported at most once every 10 s (on stderr without a tracing
+/// subscriber), with the number of failures since the last report.
+#[derive(Default)]
+struct AcceptErrors {
+    paused_until: Option<Instant>,
+    last_report: Option<Instant>,
+    unreported: u64,
 }
 
-/// The per-connection service: hyper's view of the tower service, plus the
-/// connection's own activity, held from accept until its first request.
-///
-/// That activity keeps the idle decision from cutting off a client that has
-/// connected but whose request has not arrived yet. When the first request
-/// arrives it ends, restarting the idle clock if the request counts (the
-/// request then carries its own activity); when the request is to an ignored
-/// path, or the connection closes without one (a TCP health check, a port
-/// scan), it ends without touching the idle clock, so it never counts.
-struct ConnectionService<S> {
-    inner: TowerToHyperService<ActivityService<S>>,
-    layer: ActivityLayer,
-    /// Shared with the connection's task, which closes a connection that
-    /// stays silent too long.
-    unanswered: Arc<Unanswered>,
-}
+impl AcceptErrors {
+    const PAUSE: Duration = Duration::from_millis(50);
+    const REPORT_EVERY: Duration = Duration::from_secs(10);
 
-impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone,
-{
-    type Response = <TowerToHyperService<ActivityService<S>> as hyper::service::Service<
-        Request<Incoming>,
-    >>::Response;
-    type Error = S::Error;
-    type Future = <TowerToHyperService<ActivityService<S>> as hyper::service::Service<
-        Request<Incoming>,
-    >>::Future;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        if self.unanswered.is_pending() {
-            let counts = !self.layer.is_ignored(&request);
-            self.unanswered.settle(counts);
-        }
-        self.inner.call(request)
+    fn may_accept(&self) -> bool {
+        self.paused_until.is_none()
     }
-}
 
-/// The connection's socket, holding an activity while the client is slower
-/// than the server: from a write that finds the socket full until the next
-/// completed flush.
-///
-/// hyper takes a buffered body (one large frame) into its write buffer and
-/// drops it at once, so the body's own guard ends before the bytes are on
-/// the wire; without this, a slow download of a large buffered response
-/// would look idle and be cut off by the drain. The fast path (writes that
-/// complete) costs one branch; the tracker is touched only when a write
-/// blocks.
-struct TrackedIo<T> {
-    inner: T,
-    tracker: Tracker,
-    blocked: bool,
-}
-
-impl<T> TrackedIo<T> {
-    fn new(inner: T, tracker: &Tracker) -> Self {
-        TrackedIo {
-            inner,
-            tracker: tracker.clone(),
-            blocked: false,
+    fn failed(&mut self, error: io::Error) {
+        if matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::Interrupted
+        ) {
+            return;
+        }
+        let now = Instant::now();
+        self.paused_until = Some(now + Self::PAUSE);
+        self.unreported += 1;
+        if self
+            .last_report
+            .is_none_or(|last| now.duration_since(last) >= Self::REPORT_EVERY)
+        {
+            log::accept_failed(&error, self.unreported);
+            self.last_report = Some(now);
+            self.unreported = 0;
         }
     }
 
-    fn blocked(&mut self) {
-        if !self.blocked {
-            self.blocked = true;
-            self.tracker.begin();
+    async fn pause(&self) {
+        if let Some(until) = self.paused_until {
+            tokio::time::sleep_until(until).await;
         }
     }
 
-    fn unblocked(&mut self) {
-        if self.blocked {
-            self.blocked = false;
-            self.tracker.end();
-        }
-    }
-}
-
-impl<T> Drop for TrackedIo<T> {
-    fn drop(&mut self) {
-        self.unblocked();
-    }
-}
-
-impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for TrackedIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
-    }
-}
-
-impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for TrackedIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if result.is_pending() {
-            this.blocked();
-        }
-        result
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if result.is_pending() {
-            this.blocked();
-        }
-        result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_flush(cx);
-        if result.is_ready() {
-            // Everything hyper had buffered is written (or failed).
-            this.unblocked();
-        }
-        result
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
-        if result.is_ready() {
-            this.unblocked();
-        }
-        result
-    }
-}
-
-/// An accepted connection's activity until its first request.
-struct Unanswered {
-    tracker: Tracker,
-    pending: AtomicBool,
-}
-
-impl Unanswered {
-    fn new(tracker: &Tracker) -> Self {
-        tracker.begin();
-        Unanswered {
-            tracker: tracker.clone(),
-            pending: AtomicBool::new(true),
-        }
-    }
-
-    /// One atomic load: the cost on every request after the first.
-    fn is_pending(&self) -> bool {
-        // Relaxed: the flag only guards against ending twice; the tracker's
-        // own word carries the ordering that the watchdog relies on.
-        self.pending.load(Ordering::Relaxed)
-    }
-
-    fn settle(&self, counts: bool) {
-        if self.pending.swap(false, Ordering::Relaxed) {
-            if counts {
-                self.tracker.end();
-            } else {
-                self.tracker.end_silently();
-            }
-        }
-    }
-}
-
-impl Drop for Unanswered {
-    fn drop(&mut self) {
-        // Closed without a request: never counted.
-        self.settle(false);
+    fn resume(&mut self) {
+        self.paused_until = None;
     }
 }

@@ -47,15 +47,18 @@ impl fmt::Display for ShutdownReason {
 pub enum Drain {
     /// Every connection closed and every activity ended within `grace`.
     Complete,
-    /// `grace` ran out; this many activities (requests, unanswered
-    /// connections, keep-awake guards) were still running and are abandoned.
+    /// `grace` ran out; this many activities were cut short: connections
+    /// still open (each with work in flight, ignored requests included:
+    /// idle keep-alive connections are closed at the start of the drain),
+    /// plus keep-awake guards and upgraded connections still held.
     GraceExpired {
-        /// Activities still running when the drain gave up.
+        /// Connections, guards and upgraded connections cut short.
         abandoned: u64,
     },
     /// A second signal arrived during the drain, which ended at once.
     Forced {
-        /// Activities still running when the drain was cut short.
+        /// Connections, guards and upgraded connections cut short, counted
+        /// as for [`Drain::GraceExpired`].
         abandoned: u64,
     },
 }
@@ -89,9 +92,11 @@ pub struct ShutdownReport {
     pub drain: Drain,
     /// What became of the shutdown hook.
     pub hook: HookOutcome,
-    /// Time from the start of serving to the end of the drain.
+    /// Time from the start of serving to the end of the shutdown (the drain
+    /// and the shutdown hook): what the exit line prints.
     pub uptime: Duration,
-    /// Requests that counted as activity.
+    /// Requests that counted as activity and ended by the end of the drain;
+    /// requests the drain cut short are not counted.
     pub requests: u64,
 }
 

@@ -15,14 +15,15 @@ use crate::{IdleMode, Tracker};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Status {
-    /// Activities running now (requests, unanswered connections, guards).
+    /// Activities running now (requests, unanswered connections, responses
+    /// waiting for a slow client, upgraded connections, guards).
     pub active: u64,
     /// How long nothing has been running, or `None` while something runs.
     pub idle_for: Option<Duration>,
     /// Time left before the idle shutdown if nothing happens, or `None`
     /// while something runs, in drain-only mode, or before serving starts.
     pub until_idle: Option<Duration>,
-    /// Requests that counted as activity.
+    /// Requests that counted as activity and have ended.
     pub requests: u64,
     /// Time since the server started serving, or `None` before it has.
     pub uptime: Option<Duration>,

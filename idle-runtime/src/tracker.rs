@@ -50,9 +50,13 @@ pub struct Tracker {
 struct Inner {
     /// The count and the last end time.
     word: ActivityWord,
-    /// Requests that counted as activity, for the exit line. Only ever
-    /// reported, never decided on, hence `Relaxed`.
+    /// Requests that counted as activity and have ended, for the exit line.
+    /// Only ever reported, never decided on, hence `Relaxed`.
     requests: AtomicU64,
+    /// Activities held outside any connection: keep-awake guards and
+    /// upgraded connections (WebSockets). Only reported (what a drain cut
+    /// short), hence `Relaxed`.
+    held: AtomicU64,
     /// The origin of the millisecond timestamps in `state`.
     origin: Instant,
     /// Woken when the count drops to zero, for the drain. `notify_one` takes
@@ -85,6 +89,7 @@ impl Tracker {
             inner: Arc::new(Inner {
                 word: ActivityWord::new(),
                 requests: AtomicU64::new(0),
+                held: AtomicU64::new(0),
                 origin: Instant::now(),
                 zero: Notify::new(),
                 silent_zero: Notify::new(),
@@ -101,9 +106,10 @@ impl Tracker {
     /// that does the work, so that it is dropped however the task ends:
     /// returning, panicking or being aborted.
     pub fn keep_awake(&self) -> ActivityGuard {
-        self.begin();
+        self.begin_held();
         ActivityGuard {
             tracker: self.clone(),
+            request: false,
         }
     }
 
@@ -111,6 +117,14 @@ impl Tracker {
     /// now + timeout if that is later than the current one.
     pub fn touch(&self) {
         self.inner.word.touch(self.now_ms_ceil());
+    }
+
+    /// Restarts the idle clock as if activity had ended `back` ago: the
+    /// deadline moves to now + timeout - `back` if that is later. A partial
+    /// request head uses it to count for at most `timeout - back`.
+    pub(crate) fn touch_back(&self, back: Duration) {
+        let now = self.now_ms_ceil();
+        self.inner.word.touch(now.saturating_sub(millis_ceil(back)));
     }
 
     /// The number of activities running now: requests in flight, accepted
@@ -175,10 +189,18 @@ impl Tracker {
         self.inner.shutdown.send_replace(true);
     }
 
-    /// The number of requests that counted as activity since the tracker was
-    /// created (requests to ignored paths are not counted).
+    /// The number of requests that counted as activity and have ended
+    /// (answered, failed or abandoned by their client) since the tracker was
+    /// created. Requests to ignored paths and requests still running are not
+    /// counted.
     pub fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Activities running outside any connection: keep-awake guards and
+    /// upgraded connections (WebSockets).
+    pub(crate) fn held(&self) -> u64 {
+        self.inner.held.load(Ordering::Relaxed)
     }
 
     /// When the server became idle, or `None` while an activity runs.
@@ -220,8 +242,24 @@ impl Tracker {
     /// Starts a request's activity: [`keep_awake`](Tracker::keep_awake) and
     /// one more request in the count.
     pub(crate) fn begin_request(&self) -> ActivityGuard {
-        self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        self.keep_awake()
+        self.begin();
+        ActivityGuard {
+            tracker: self.clone(),
+            request: true,
+        }
+    }
+
+    /// Starts an activity held outside any connection (see `held`); pair
+    /// with `end_held`.
+    pub(crate) fn begin_held(&self) {
+        self.inner.held.fetch_add(1, Ordering::Relaxed);
+        self.begin();
+    }
+
+    /// Ends an activity started by `begin_held`.
+    pub(crate) fn end_held(&self) {
+        self.inner.held.fetch_sub(1, Ordering::Relaxed);
+        self.end();
     }
 
     /// One consistent reading of the count and the last end time.
@@ -327,11 +365,19 @@ pub fn tracker() -> &'static Tracker {
 #[must_use = "the activity ends as soon as the guard is dropped"]
 pub struct ActivityGuard {
     tracker: Tracker,
+    /// A request's guard (counted as served when it ends) rather than a
+    /// keep-awake guard (counted as held while it lives).
+    request: bool,
 }
 
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
-        self.tracker.end();
+        if self.request {
+            self.tracker.inner.requests.fetch_add(1, Ordering::Relaxed);
+            self.tracker.end();
+        } else {
+            self.tracker.end_held();
+        }
     }
 }
 
@@ -441,9 +487,17 @@ mod tests {
     async fn requests_are_counted_and_are_activities() {
         let tracker = Tracker::new();
         let request = tracker.begin_request();
-        assert_eq!((tracker.active(), tracker.requests()), (1, 1));
+        assert_eq!((tracker.active(), tracker.requests()), (1, 0));
+        assert_eq!(tracker.held(), 0, "a request is not a held activity");
         drop(request);
         assert_eq!((tracker.active(), tracker.requests()), (0, 1));
+        let guard = tracker.keep_awake();
+        assert_eq!((tracker.active(), tracker.held()), (1, 1));
+        drop(guard);
+        assert_eq!(
+            (tracker.active(), tracker.held(), tracker.requests()),
+            (0, 0, 1)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -489,7 +543,7 @@ mod tests {
                 status.idle_for,
                 status.until_idle
             ),
-            (1, 1, None, None)
+            (1, 0, None, None)
         );
         drop(guard);
         assert_eq!(tracker.status().until_idle, Some(Duration::from_secs(30)));

@@ -22,6 +22,11 @@
 //!   `tower::timeout::TimeoutLayer` of 300 ms that cancels it: `408` after
 //!   300 ms if `ms` is longer, else `done`
 //!
+//! Routes for `tests/edges.rs`:
+//! - `POST /echo` → the request body
+//! - `ANY /ws-echo` → a WebSocket (over HTTP/1.1, or HTTP/2 extended
+//!   CONNECT) that echoes every message, with no activity code at all
+//!
 //! With `IDLE_TEST_FAIL_SETUP` set, setup returns an error instead.
 
 use std::convert::Infallible;
@@ -29,9 +34,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::error_handling::HandleErrorLayer;
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::response::Response;
+use axum::routing::{any, get, post};
 use axum::{BoxError, Router};
 use bytes::Bytes;
 use tower::timeout::TimeoutLayer;
@@ -55,6 +62,8 @@ async fn main() -> Result<Router, String> {
         .route("/stream-panic/{chunks}/{interval_ms}", get(stream_panic))
         .route("/bytes/{n}", get(bytes))
         .route("/chunks/{n}/{size}", get(chunks))
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .route("/ws-echo", any(ws_echo))
         .route(
             "/timeout/{ms}",
             get(guarded_slow).layer(
@@ -136,4 +145,16 @@ async fn guarded_slow(Path(ms): Path<u64>) -> &'static str {
     let _guard = idle_runtime::keep_awake();
     tokio::time::sleep(Duration::from_millis(ms)).await;
     "done"
+}
+
+/// Echoes every message until the client closes: nothing here knows about
+/// idleness, the upgraded connection itself is the activity.
+async fn ws_echo(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(|mut socket: WebSocket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            if socket.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
 }

@@ -341,7 +341,9 @@ pub fn requests_served(stderr: &str) -> Option<u64> {
     let line = stderr
         .lines()
         .find(|line| line.starts_with("idle: exiting:"))?;
-    let (before, _) = line.split_once(" requests served")?;
+    let (before, _) = line
+        .split_once(" requests served")
+        .or_else(|| line.split_once(" request served"))?;
     before.rsplit(' ').next()?.parse().ok()
 }
 

@@ -1,0 +1,520 @@
+//! One connection's activity, as a proxy in front of the server would see
+//! it: the server is busy whenever it holds a request it has not finished
+//! answering, in any form.
+//!
+//! The [`ActivityLayer`](crate::ActivityLayer) counts a request from the
+//! moment the service is called until its body has been handed to hyper.
+//! This module covers what the layer cannot see, on the connection:
+//!
+//! - **Before the first request.** An accepted connection counts from
+//!   accept until its first request (then the request counts), so a client
+//!   that has connected but not yet spoken is not cut off. If it closes
+//!   without a request, or its first request is ignored, the activity ends
+//!   silently: it never moves the idle clock. A connection that sends no
+//!   request within 30 s is closed.
+//! - **Partial heads on a kept-alive connection (HTTP/1.1).** When the
+//!   first bytes of a later request have been read but hyper needs more to
+//!   call the service, the idle clock restarts: the head counts from then for
+//!   `min(timeout, 30 s)`, and silently stops counting after that (a client
+//!   trickling a head cannot hold the server). No timer, no atomic on the
+//!   read path: a branch on a field of the socket wrapper, and one
+//!   `touch` per split head.
+//! - **Bytes not yet written.** From a write that finds the socket full until
+//!   the next completed flush, the connection holds an activity: a slow
+//!   download of a buffered body stays active until its last byte is on the
+//!   wire. A client that accepts no bytes for 30 s is closed, and its
+//!   activity ends (logged). For HTTP/2, flow control keeps bytes inside
+//!   hyper rather than in the socket; [`TrackedBody`](crate::TrackedBody)
+//!   hands large frames to hyper in slices so that the request stays active
+//!   while they wait for the client's window.
+//! - **Upgrades.** An HTTP/1.1 upgrade (`101 Switching Protocols`, or a
+//!   `2xx` to `CONNECT`) counts until the upgraded socket is dropped, and an
+//!   HTTP/2 extended `CONNECT` (WebSockets over HTTP/2) until its stream's
+//!   pump task ends: no code in the handler.
+//!
+//! The connection's own socket wrapper is [`TrackedIo`]; the per-connection
+//! service (the layered tower service, seen by hyper) is
+//! [`ConnectionService`]; hyper's executor is [`Executor`].
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::service::TowerToHyperService;
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use crate::layer::ActivityService;
+use crate::{ActivityGuard, ActivityLayer, Tracker};
+
+/// How long a new connection may take to send its first request, and how
+/// long a client may accept no response bytes, before it is closed.
+pub(crate) const CONNECTION_BOUND: Duration = Duration::from_secs(30);
+
+/// What a connection turned out to be (bits of [`Conn::kind`]).
+const HTTP2: u8 = 1;
+const UPGRADED: u8 = 2;
+
+/// The state one connection shares between its socket wrapper, its service
+/// and its task. One allocation per connection.
+pub(crate) struct Conn {
+    tracker: Tracker,
+    /// `true` until the first request (or the connection's end) settles the
+    /// activity taken at accept.
+    unanswered: AtomicBool,
+    /// Requests handed to the service so far (wrapping). Written by the
+    /// connection's task only (hyper calls the service there); read by the
+    /// socket wrapper, in the same task, to tell a partial head from a
+    /// request body.
+    calls: AtomicU32,
+    /// [`HTTP2`] and [`UPGRADED`].
+    kind: AtomicU8,
+    /// How far back a partial head's `touch` is dated, so that it counts for
+    /// `min(timeout, 30 s)`: `timeout - 30 s`, or zero.
+    head_back: Duration,
+}
+
+impl Conn {
+    /// The state of a connection accepted now: it counts as activity until
+    /// its first request.
+    pub(crate) fn accepted(tracker: &Tracker, timeout: Duration) -> Arc<Conn> {
+        tracker.begin();
+        Arc::new(Conn {
+            tracker: tracker.clone(),
+            unanswered: AtomicBool::new(true),
+            calls: AtomicU32::new(0),
+            kind: AtomicU8::new(0),
+            head_back: timeout.saturating_sub(CONNECTION_BOUND),
+        })
+    }
+
+    /// Whether the connection has not sent a request yet. One relaxed load.
+    pub(crate) fn is_unanswered(&self) -> bool {
+        // Relaxed: the flag only guards against settling twice (the swap in
+        // `settle` decides); the tracker's word orders what the watchdog
+        // reads.
+        self.unanswered.load(Ordering::Relaxed)
+    }
+
+    /// Ends the activity taken at accept: counted if the first request
+    /// counts, silently if it is ignored or never came.
+    fn settle(&self, counts: bool) {
+        if self.unanswered.swap(false, Ordering::Relaxed) {
+            if counts {
+                self.tracker.end();
+            } else {
+                self.tracker.end_silently();
+            }
+        }
+    }
+
+    /// hyper is about to call the service with `request`.
+    fn called(&self, request: &Request<Incoming>, layer: &ActivityLayer) {
+        if self.is_unanswered() {
+            if request.version() == Version::HTTP_2 {
+                self.kind.fetch_or(HTTP2, Ordering::Relaxed);
+            }
+            self.settle(!layer.is_ignored(request));
+        }
+        // Relaxed, and a load and a store rather than a read-modify-write:
+        // only this connection's task writes it, and only its socket wrapper,
+        // polled by the same task, reads it.
+        let calls = self.calls.load(Ordering::Relaxed);
+        self.calls.store(calls.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    fn kind(&self) -> u8 {
+        // Relaxed: set and read by the connection's own task (an HTTP/1.1
+        // upgrade is answered in the task that owns the socket).
+        self.kind.load(Ordering::Relaxed)
+    }
+
+    /// An HTTP/1.1 upgrade took over the socket: it counts until the socket
+    /// wrapper is dropped.
+    fn upgraded(&self) {
+        if self.kind.fetch_or(UPGRADED, Ordering::Relaxed) & UPGRADED == 0 {
+            self.tracker.begin_held();
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Closed without a request: never counted.
+        self.settle(false);
+    }
+}
+
+/// Where the socket wrapper is in reading a request head (HTTP/1.1).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Head {
+    /// Nothing read since the last response was written.
+    Idle,
+    /// Bytes read; `calls` was the service's call count then.
+    Reading { calls: u32 },
+    /// A split head that has restarted the idle clock, or bytes that belong
+    /// to a request already handed to the service.
+    Settled,
+}
+
+/// The connection's socket, tracking partial heads and unwritten bytes.
+///
+/// Reads and writes that complete cost a branch or two on its own fields;
+/// the tracker is touched only when a head is split across reads or a write
+/// finds the socket full.
+pub(crate) struct TrackedIo<T> {
+    inner: T,
+    conn: Arc<Conn>,
+    head: Head,
+    /// A write found the socket full and no flush has completed since: the
+    /// connection holds an activity.
+    blocked: bool,
+    /// Closes the connection if the client accepts no bytes for
+    /// [`CONNECTION_BOUND`] while `blocked`. Allocated on the first block.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+impl<T> TrackedIo<T> {
+    pub(crate) fn new(inner: T, conn: Arc<Conn>) -> Self {
+        TrackedIo {
+            inner,
+            conn,
+            head: Head::Idle,
+            blocked: false,
+            stall: None,
+        }
+    }
+
+    fn read_some(&mut self) {
+        if self.head == Head::Idle {
+            self.head = Head::Reading {
+                calls: self.conn.calls.load(Ordering::Relaxed),
+            };
+        }
+    }
+
+    /// hyper wants more bytes. If a head has begun and the service has not
+    /// been called since, the head is split across reads: it counts.
+    fn read_pending(&mut self) {
+        if let Head::Reading { calls } = self.head {
+            self.head = Head::Settled;
+            // Not for the first request (the connection's own activity
+            // covers it), HTTP/2 (frames, not heads) or upgraded sockets.
+            if calls == self.conn.calls.load(Ordering::Relaxed)
+                && self.conn.kind() == 0
+                && !self.conn.is_unanswered()
+            {
+                self.conn.tracker.touch_back(self.conn.head_back);
+            }
+        }
+    }
+
+    /// A write returned `Pending`: hold an activity until the next completed
+    /// flush, and give up on a client that takes no bytes for too long.
+    fn write_pending(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self.blocked {
+            self.blocked = true;
+            self.conn.tracker.begin();
+            self.restart_stall();
+        }
+        let stall = self.stall.as_mut().expect("armed when blocked");
+        if stall.as_mut().poll(cx).is_ready() {
+            crate::log::stalled_client();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client accepted no response bytes for 30s",
+            ));
+        }
+        Ok(())
+    }
+
+    fn restart_stall(&mut self) {
+        let deadline = Instant::now() + CONNECTION_BOUND;
+        match &mut self.stall {
+            Some(stall) => stall.as_mut().reset(deadline),
+            None => self.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        }
+    }
+
+    fn unblocked(&mut self) {
+        if self.blocked {
+            self.blocked = false;
+            self.conn.tracker.end();
+        }
+    }
+
+    fn wrote<R>(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<R>>) -> Poll<io::Result<R>>
+    where
+        R: Wrote,
+    {
+        // Whatever was read before this write belonged to a request that is
+        // being answered.
+        self.head = Head::Idle;
+        match result {
+            Poll::Pending => match self.write_pending(cx) {
+                Ok(()) => Poll::Pending,
+                Err(error) => Poll::Ready(Err(error)),
+            },
+            Poll::Ready(Ok(written)) => {
+                if self.blocked && written.progressed() {
+                    // The client is taking bytes again.
+                    self.restart_stall();
+                }
+                Poll::Ready(Ok(written))
+            }
+            ready => ready,
+        }
+    }
+}
+
+/// What a write returned: bytes written, or a completed flush.
+trait Wrote {
+    fn progressed(&self) -> bool;
+}
+
+impl Wrote for usize {
+    fn progressed(&self) -> bool {
+        *self > 0
+    }
+}
+
+impl Wrote for () {
+    fn progressed(&self) -> bool {
+        true
+    }
+}
+
+impl<T> Drop for TrackedIo<T> {
+    fn drop(&mut self) {
+        self.unblocked();
+        if self.conn.kind() & UPGRADED != 0 {
+            // The upgraded connection (a WebSocket) is closed.
+            self.conn.tracker.end_held();
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let filled = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match result {
+            Poll::Ready(Ok(())) if buf.filled().len() > filled => this.read_some(),
+            Poll::Pending => this.read_pending(),
+            _ => {}
+        }
+        result
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(cx, result)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_flush(cx);
+        if result.is_ready() {
+            // Everything hyper had buffered is written (or failed).
+            this.unblocked();
+        }
+        result
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_shutdown(cx);
+        if result.is_ready() {
+            this.unblocked();
+        }
+        result
+    }
+}
+
+/// The per-connection service that hyper calls: the layered tower service,
+/// plus the connection's bookkeeping (first request, calls, upgrades).
+pub(crate) struct ConnectionService<S> {
+    inner: TowerToHyperService<ActivityService<S>>,
+    layer: ActivityLayer,
+    conn: Arc<Conn>,
+}
+
+impl<S> ConnectionService<S> {
+    pub(crate) fn new(service: ActivityService<S>, layer: ActivityLayer, conn: Arc<Conn>) -> Self {
+        ConnectionService {
+            inner: TowerToHyperService::new(service),
+            layer,
+            conn,
+        }
+    }
+}
+
+type LayeredFuture<S> =
+    <TowerToHyperService<ActivityService<S>> as hyper::service::Service<Request<Incoming>>>::Future;
+
+impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    type Response = Response<crate::TrackedBody<B>>;
+    type Error = Infallible;
+    type Future = ConnectionFuture<LayeredFuture<S>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.conn.called(&request, &self.layer);
+        // hyper adds `OnUpgrade` only to requests that ask for an upgrade
+        // (`Upgrade` header, `CONNECT`).
+        let upgrade = request
+            .extensions()
+            .get::<OnUpgrade>()
+            .is_some()
+            .then(|| Upgrade {
+                conn: self.conn.clone(),
+                connect: request.method() == Method::CONNECT,
+                http2: request.version() == Version::HTTP_2,
+            });
+        ConnectionFuture {
+            inner: self.inner.call(request),
+            upgrade,
+        }
+    }
+}
+
+/// A request that asked for an upgrade, waiting for its response.
+struct Upgrade {
+    conn: Arc<Conn>,
+    connect: bool,
+    http2: bool,
+}
+
+impl Upgrade {
+    /// The response is known: if it accepts the upgrade, the upgraded
+    /// connection starts counting now.
+    fn answered<B>(self, response: &Response<B>) {
+        let status = response.status();
+        let accepted = if self.http2 {
+            // hyper turns a 2xx without a body into the upgraded stream.
+            self.connect && status.is_success() && !has_nonzero_length(response)
+        } else {
+            status == StatusCode::SWITCHING_PROTOCOLS || (self.connect && status.is_success())
+        };
+        if !accepted {
+            return;
+        }
+        if self.http2 {
+            // hyper spawns the stream's pump on our executor right after
+            // this returns, in this same poll and thread: hand it a guard.
+            UPGRADE_GUARD.set(Some(self.conn.tracker.keep_awake()));
+        } else {
+            self.conn.upgraded();
+        }
+    }
+}
+
+fn has_nonzero_length<B>(response: &Response<B>) -> bool {
+    response
+        .headers()
+        .get_all(http::header::CONTENT_LENGTH)
+        .iter()
+        .any(|value| value.as_bytes() != b"0")
+}
+
+pin_project! {
+    /// The response future of [`ConnectionService`].
+    pub(crate) struct ConnectionFuture<F> {
+        #[pin]
+        inner: F,
+        upgrade: Option<Upgrade>,
+    }
+}
+
+impl<F, B> Future for ConnectionFuture<F>
+where
+    F: Future<Output = Result<Response<B>, Infallible>>,
+{
+    type Output = Result<Response<B>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(response) = ready!(this.inner.poll(cx));
+        if let Some(upgrade) = this.upgrade.take() {
+            upgrade.answered(&response);
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+thread_local! {
+    /// The guard of an HTTP/2 extended `CONNECT` just accepted on this
+    /// thread, for the upgraded stream's pump task that hyper spawns next.
+    ///
+    /// hyper offers no other hook between the response and the upgraded
+    /// stream, and the pump's type cannot be named. The hand-off happens
+    /// within one synchronous stretch of hyper's code (the response is
+    /// returned, then the pump is spawned), so the next spawn on this thread
+    /// is that pump.
+    static UPGRADE_GUARD: Cell<Option<ActivityGuard>> = const { Cell::new(None) };
+}
+
+/// hyper's executor: `tokio::spawn`, except that the pump of an HTTP/2
+/// upgraded stream carries the upgrade's activity until it ends.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Executor;
+
+impl<F> hyper::rt::Executor<F> for Executor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        match UPGRADE_GUARD.take() {
+            None => {
+                tokio::spawn(future);
+            }
+            Some(guard) => {
+                tokio::spawn(async move {
+                    let output = future.await;
+                    drop(guard);
+                    output
+                });
+            }
+        }
+    }
+}
