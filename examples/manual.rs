@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
     // PORT) on top, as the attribute does.
     let config = Config::default()
         .with_timeout(Duration::from_secs(5))
-        .with_addr(([127, 0, 0, 1], 8080).into())
+        .with_addr(([127, 0, 0, 1], 8080))
         .with_ignore(["/healthz"]);
     let config = match config.apply_env() {
         Ok(config) => config,

@@ -368,6 +368,44 @@ fn assert_probes_do_not_count(probes: &[Probe]) {
 // ---------------------------------------------------------------------------
 // systemd units
 
+/// The Unix-socket pair: an absolute socket path the proxy's group may use,
+/// one process for all connections, the same service settings as the TCP
+/// pair, and `systemd-analyze verify` clean. (tests/unix.rs serves a Unix
+/// socket through systemd-socket-activate.)
+#[test]
+fn systemd_unix_socket_units_are_valid_for_a_reverse_proxy() {
+    let socket = unit("idle-hello-unix.socket");
+    assert_eq!(
+        socket.get("Socket", "ListenStream"),
+        Some("/run/idle-hello.sock")
+    );
+    assert_eq!(socket.get("Socket", "SocketMode"), Some("0660"));
+    assert!(matches!(
+        socket.get("Socket", "Accept"),
+        None | Some("no" | "false")
+    ));
+    let service = unit("idle-hello-unix.service");
+    let tcp = unit("idle-hello.service");
+    for key in [
+        "Type",
+        "Restart",
+        "RestartPreventExitStatus",
+        "KillSignal",
+        "TimeoutStopSec",
+    ] {
+        assert_eq!(
+            service.get("Service", key),
+            tcp.get("Service", key),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        service.get("Unit", "Requires"),
+        Some("idle-hello-unix.socket")
+    );
+    systemd_analyze_verify("idle-hello-unix.socket", "idle-hello-unix.service");
+}
+
 #[test]
 fn systemd_units_activate_notify_serve_and_exit_when_idle() {
     let socket = unit("idle-hello.socket");
@@ -429,7 +467,7 @@ fn systemd_units_activate_notify_serve_and_exit_when_idle() {
         "TimeoutStopSec {stop:?} must exceed the drain grace {grace:?}"
     );
 
-    systemd_analyze_verify();
+    systemd_analyze_verify("idle-hello.socket", "idle-hello.service");
 
     // Run hello as the units describe it: socket activation on a port of
     // 127.0.0.1 (8080 may be taken here), the unit's Environment=, a
@@ -471,14 +509,10 @@ fn systemd_units_activate_notify_serve_and_exit_when_idle() {
 /// `systemd-analyze verify` on copies of both units whose ExecStart names
 /// the built `hello`: unknown keys, bad values and a missing executable are
 /// reported.
-fn systemd_analyze_verify() {
+fn systemd_analyze_verify(socket: &str, service_name: &str) {
     let dir = TempDir::new("units");
-    fs::copy(
-        Path::new(DEPLOY).join("idle-hello.socket"),
-        dir.0.join("idle-hello.socket"),
-    )
-    .unwrap();
-    let service = read("idle-hello.service");
+    fs::copy(Path::new(DEPLOY).join(socket), dir.0.join(socket)).unwrap();
+    let service = read(service_name);
     let service: String = service
         .lines()
         .map(|line| {
@@ -489,14 +523,14 @@ fn systemd_analyze_verify() {
             }
         })
         .collect();
-    fs::write(dir.0.join("idle-hello.service"), service).unwrap();
+    fs::write(dir.0.join(service_name), service).unwrap();
     let output = run_bounded(
         Command::new("systemd-analyze")
             .args([
                 "verify",
                 "--man=no",
-                "./idle-hello.socket",
-                "./idle-hello.service",
+                &format!("./{socket}"),
+                &format!("./{service_name}"),
             ])
             .current_dir(&dir.0),
         PATIENCE,

@@ -8,11 +8,15 @@
 //! pauses drawn around the idle timeout, so that many requests arrive just
 //! before, at and just after the idle deadline. Every request must get its
 //! 200, and every exit must be a clean 0.
+//!
+//! The same runs over a Unix domain socket, as a systemd `.socket` unit with
+//! `ListenStream=/run/app.sock` behind a reverse proxy holds it.
 
 mod support;
 
 use std::net::TcpListener;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -22,7 +26,7 @@ use std::time::{Duration, Instant};
 use command_fds::{CommandFdExt, FdMapping};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use support::{try_get, SERVER};
+use support::{try_get, unix_get, Response, SERVER};
 
 const TIMEOUT_MS: u64 = 200;
 const CLIENTS: usize = 4;
@@ -36,7 +40,7 @@ struct Runs {
 
 /// Starts the server whenever a connection waits and none runs, until
 /// `stop`. Returns when stopped (after the running server exits).
-fn activate(listener: TcpListener, stop: Arc<AtomicBool>, runs: Arc<Mutex<Runs>>) {
+fn activate(listener: OwnedFd, stop: Arc<AtomicBool>, runs: Arc<Mutex<Runs>>) {
     while !stop.load(Ordering::SeqCst) {
         // Like systemd: wait for the socket to become readable (a
         // connection is queued) without accepting it.
@@ -59,7 +63,7 @@ fn activate(listener: TcpListener, stop: Arc<AtomicBool>, runs: Arc<Mutex<Runs>>
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .fd_mappings(vec![FdMapping {
-                parent_fd: socket.into(),
+                parent_fd: socket,
                 child_fd: 3,
             }])
             .expect("one mapping");
@@ -85,6 +89,28 @@ impl XorShift {
 fn no_request_is_lost_across_idle_stop_start_cycles() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    zero_loss("TCP", listener.into(), move || try_get(addr, "/"));
+}
+
+#[test]
+fn no_request_is_lost_across_idle_stop_start_cycles_on_a_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("idle-zero-loss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    zero_loss("Unix socket", listener.into(), {
+        let path = path.clone();
+        move || unix_get(&path, "/")
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn zero_loss(
+    what: &str,
+    listener: OwnedFd,
+    get: impl Fn() -> std::io::Result<Response> + Clone + Send + 'static,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let runs = Arc::new(Mutex::new(Runs::default()));
     let activator = thread::spawn({
@@ -97,6 +123,7 @@ fn no_request_is_lost_across_idle_stop_start_cycles() {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|client| {
             let barrier = barrier.clone();
+            let get = get.clone();
             thread::spawn(move || {
                 // Same seed for the wave pauses in every client (so the
                 // waves stay together); a per-client seed for the jitter.
@@ -106,7 +133,7 @@ fn no_request_is_lost_across_idle_stop_start_cycles() {
                 for wave in 0..WAVES {
                     barrier.wait();
                     thread::sleep(Duration::from_millis(jitter.below(20)));
-                    match try_get(addr, "/") {
+                    match get() {
                         Ok(response) if response.status == 200 => ok += 1,
                         other => lost.push(format!("wave {wave}: {other:?}")),
                     }
@@ -132,7 +159,7 @@ fn no_request_is_lost_across_idle_stop_start_cycles() {
     let runs = runs.lock().unwrap();
     let cycles = runs.exit_codes.len();
     eprintln!(
-        "zero loss: {served} of {} requests served, {} lost, {cycles} server starts, {:.1} s",
+        "zero loss ({what}): {served} of {} requests served, {} lost, {cycles} server starts, {:.1} s",
         CLIENTS * WAVES,
         lost.len(),
         started.elapsed().as_secs_f64()

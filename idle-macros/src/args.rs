@@ -25,12 +25,20 @@ pub(crate) const KEYS: [&str; 9] = [
     "crate",
 ];
 
+/// Where to listen: `addr = "ip:port"` or `addr = "unix:/path"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Addr {
+    Ip(SocketAddr),
+    /// An absolute path.
+    Unix(String),
+}
+
 /// The attribute's values after checking. `None`: the key was not given.
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) timeout: Option<Duration>,
     pub(crate) grace: Option<Duration>,
-    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) addr: Option<Addr>,
     pub(crate) ignore: Option<Vec<String>>,
     /// Header names, lowercased.
     pub(crate) ignore_header: Option<Vec<String>>,
@@ -115,7 +123,7 @@ fn parse_all(
 
 enum Value {
     Duration(Duration),
-    Addr(SocketAddr),
+    Addr(Addr),
     Ignore(Vec<String>),
     IgnoreHeader(Vec<String>),
     Status(String),
@@ -140,12 +148,22 @@ fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
         }
         "addr" => {
             let lit = string_literal(key, input)?;
-            let addr = lit.value().parse::<SocketAddr>().map_err(|_| {
-                syn::Error::new(
-                    lit.span(),
-                    "invalid `addr`: expected an IP address and port such as \"0.0.0.0:8080\" or \"[::]:8080\" (host names are not resolved)",
-                )
-            })?;
+            let value = lit.value();
+            let addr = match value.strip_prefix("unix:") {
+                Some(path) if path.starts_with('/') => Addr::Unix(path.to_owned()),
+                Some(_) => {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "invalid `addr`: a Unix socket path must be absolute, as in \"unix:/run/app.sock\"",
+                    ))
+                }
+                None => Addr::Ip(value.parse::<SocketAddr>().map_err(|_| {
+                    syn::Error::new(
+                        lit.span(),
+                        "invalid `addr`: expected an IP address and port such as \"0.0.0.0:8080\" or \"[::]:8080\" (host names are not resolved), or \"unix:\" and an absolute path",
+                    )
+                })?),
+            };
             Value::Addr(addr)
         }
         "ignore" => Value::Ignore(ignore_paths(input)?),
@@ -423,7 +441,10 @@ mod tests {
         .unwrap();
         assert_eq!(args.timeout.unwrap(), Duration::from_secs(90));
         assert_eq!(args.grace.unwrap(), Duration::from_millis(500));
-        assert_eq!(args.addr.unwrap(), "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(
+            args.addr.unwrap(),
+            Addr::Ip("127.0.0.1:3000".parse().unwrap())
+        );
         assert_eq!(args.ignore.unwrap(), ["/healthz", "/ready"]);
         let krate = args.krate.unwrap();
         assert_eq!(quote!(#krate).to_string(), "my :: rt");
@@ -470,6 +491,7 @@ mod tests {
         assert!(error_of(quote!(timeout = "0ms")).contains("greater than zero"));
         assert!(error_of(quote!(grace = 10)).contains("found an integer"));
         assert!(error_of(quote!(addr = "localhost:80")).contains("host names"));
+        assert!(error_of(quote!(addr = "unix:run/app.sock")).contains("must be absolute"));
         assert!(error_of(quote!(ignore = "/healthz")).contains("put it in brackets"));
         assert!(error_of(quote!(ignore = ["healthz"])).contains("write \"/healthz\""));
         assert!(error_of(quote!(crate = "not a path")).contains("invalid `crate`"));

@@ -15,6 +15,7 @@ use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{ItemFn, ReturnType};
 
+use crate::args::Addr;
 use crate::{args, signature};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,10 +64,19 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
         .unwrap_or_else(|| syn::parse_quote!(::idle_runtime));
     let timeout_ms = millis(args.timeout.unwrap_or(DEFAULT_TIMEOUT));
     let grace_ms = millis(args.grace.unwrap_or(DEFAULT_GRACE));
-    let addr = socket_addr(
-        args.addr
-            .unwrap_or_else(|| DEFAULT_ADDR.parse().expect("the default address parses")),
-    );
+    let addr = match args.addr {
+        Some(Addr::Unix(path)) => {
+            quote!(#krate::__private::ListenAddr::Unix(::std::path::PathBuf::from(#path)))
+        }
+        Some(Addr::Ip(addr)) => {
+            let addr = socket_addr(addr);
+            quote!(#krate::__private::ListenAddr::Tcp(#addr))
+        }
+        None => {
+            let addr = socket_addr(DEFAULT_ADDR.parse().expect("the default address parses"));
+            quote!(#krate::__private::ListenAddr::Tcp(#addr))
+        }
+    };
     let ignore = args.ignore.unwrap_or_default();
     let ignore_headers = args.ignore_header.unwrap_or_default();
     let max_lifetime = match args.max_lifetime {

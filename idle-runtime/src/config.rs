@@ -4,7 +4,7 @@
 //! |-----------|------------------|------------------------------------------|
 //! | `timeout` | 30 s             | `IDLE_TIMEOUT` (duration)                |
 //! | `grace`   | 10 s             | `IDLE_GRACE` (duration)                  |
-//! | `addr`    | `0.0.0.0:8080`   | `PORT` replaces the port (0 to 65535)    |
+//! | `addr`    | `0.0.0.0:8080`   | `PORT` replaces the port (0 to 65535); ignored, with a warning, for a Unix socket |
 //! | `ignore`  | none             | none                                     |
 //! | `ignore_headers` | none      | none                                     |
 //! | `mode`    | detected         | `IDLE_MODE` (`exit` or `drain-only`)     |
@@ -38,6 +38,8 @@ use std::fmt;
 
 use http::HeaderName;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// The environment variable that overrides [`Config::timeout`].
@@ -94,7 +96,7 @@ pub struct Config {
     pub grace: Duration,
     /// Where to listen when the process was not given a socket by socket
     /// activation. Default `0.0.0.0:8080`.
-    pub addr: SocketAddr,
+    pub addr: ListenAddr,
     /// Request paths that are served but never count as activity. Default
     /// none.
     pub ignore: Vec<String>,
@@ -118,7 +120,10 @@ impl Default for Config {
         Config {
             timeout: Duration::from_secs(30),
             grace: Duration::from_secs(10),
-            addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 8080)),
+            addr: ListenAddr::Tcp(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::UNSPECIFIED,
+                8080,
+            ))),
             ignore: Vec::new(),
             ignore_headers: Vec::new(),
             mode: IdleMode::Exit,
@@ -141,9 +146,10 @@ impl Config {
         self
     }
 
-    /// Sets [`addr`](Config::addr).
-    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
+    /// Sets [`addr`](Config::addr): a [`SocketAddr`], or a [`ListenAddr`]
+    /// (which may name a Unix socket).
+    pub fn with_addr(mut self, addr: impl Into<ListenAddr>) -> Self {
+        self.addr = addr.into();
         self
     }
 
@@ -227,7 +233,15 @@ impl Config {
                     expected: PORT_EXPECTED,
                     reason: None,
                 })?;
-            self.addr.set_port(port);
+            match &mut self.addr {
+                ListenAddr::Tcp(addr) => addr.set_port(port),
+                // Platforms set PORT for everyone; failing on it would make a
+                // Unix-socket server unusable there.
+                ListenAddr::Unix(path) => crate::log::warning(&format!(
+                    "PORT={port} is ignored: the server listens on the Unix socket {}",
+                    path.display()
+                )),
+            }
         }
         if let Some(value) = lookup(ENV_MODE) {
             let text = utf8(ENV_MODE, value, MODE_EXPECTED)?;
@@ -265,6 +279,79 @@ impl Config {
         Ok(self)
     }
 }
+
+/// Where a server listens: a TCP address, or a Unix domain socket.
+///
+/// Parsed from `"ip:port"`, `"[ipv6]:port"` or `"unix:/absolute/path"`
+/// (the attribute's `addr`), and displayed the same way.
+///
+/// ```
+/// use idle_runtime::ListenAddr;
+///
+/// let tcp: ListenAddr = "127.0.0.1:8080".parse()?;
+/// let unix: ListenAddr = "unix:/run/app.sock".parse()?;
+/// assert_eq!(unix.to_string(), "unix:/run/app.sock");
+/// # Ok::<(), idle_runtime::AddrParseError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    /// A TCP address.
+    Tcp(SocketAddr),
+    /// The path of a Unix domain stream socket.
+    Unix(PathBuf),
+}
+
+impl From<SocketAddr> for ListenAddr {
+    fn from(addr: SocketAddr) -> Self {
+        ListenAddr::Tcp(addr)
+    }
+}
+
+/// `([127, 0, 0, 1], 8080)`, as `SocketAddr` has it.
+impl<I: Into<std::net::IpAddr>> From<(I, u16)> for ListenAddr {
+    fn from((ip, port): (I, u16)) -> Self {
+        ListenAddr::Tcp(SocketAddr::new(ip.into(), port))
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => addr.fmt(f),
+            ListenAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+impl FromStr for ListenAddr {
+    type Err = AddrParseError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.strip_prefix("unix:") {
+            Some(path) if path.starts_with('/') => Ok(ListenAddr::Unix(PathBuf::from(path))),
+            Some(_) => Err(AddrParseError(
+                "a Unix socket path must be absolute, as in \"unix:/run/app.sock\"",
+            )),
+            None => text.parse().map(ListenAddr::Tcp).map_err(|_| {
+                AddrParseError(
+                    "expected an IP address and port such as \"0.0.0.0:8080\" or \"[::]:8080\" (host names are not resolved), or \"unix:\" and an absolute path",
+                )
+            }),
+        }
+    }
+}
+
+/// Why a string is not a [`ListenAddr`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrParseError(&'static str);
+
+impl fmt::Display for AddrParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for AddrParseError {}
 
 const MODE_EXPECTED: &str = "`exit` or `drain-only`";
 
@@ -391,6 +478,15 @@ mod tests {
         assert_eq!(config.timeout, Duration::from_secs(90));
         assert_eq!(config.grace, Duration::from_millis(500));
         assert_eq!(config.addr, "0.0.0.0:9000".parse().unwrap());
+        let unix = Config::default()
+            .with_addr("unix:/run/app.sock".parse::<ListenAddr>().unwrap())
+            .apply_env_from(|name| (name == "PORT").then(|| OsString::from("9000")))
+            .unwrap();
+        assert_eq!(
+            unix.addr.to_string(),
+            "unix:/run/app.sock",
+            "PORT is ignored"
+        );
         assert_eq!(with_env(&[]).unwrap(), Config::default());
     }
 
@@ -426,7 +522,10 @@ mod tests {
                 .contains("unexpected whitespace at byte 2"),
             "{error}"
         );
-        assert_eq!(with_env(&[("PORT", "0")]).unwrap().addr.port(), 0);
+        assert_eq!(
+            with_env(&[("PORT", "0")]).unwrap().addr,
+            "0.0.0.0:0".parse().unwrap()
+        );
     }
 
     #[test]

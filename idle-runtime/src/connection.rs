@@ -163,9 +163,12 @@ enum Head {
     Idle,
     /// Bytes read; `calls` was the service's call count then.
     Reading { calls: u32 },
-    /// A split head that has restarted the idle clock, or bytes that belong
-    /// to a request already handed to the service.
-    Settled,
+    /// A split head that has restarted the idle clock.
+    Counted,
+    /// The service was called since the bytes were read; `more`: bytes
+    /// were read after that (a body, or the start of the next head, which
+    /// must not be forgotten when the response is written).
+    Answering { more: bool },
 }
 
 /// The connection's socket, tracking partial heads and unwritten bytes.
@@ -181,8 +184,14 @@ pub(crate) struct TrackedIo<T> {
     /// connection holds an activity.
     blocked: bool,
     /// Closes the connection if the client accepts no bytes for
-    /// [`CONNECTION_BOUND`] while `blocked`. Allocated on the first block.
+    /// [`CONNECTION_BOUND`] while `blocked`. Allocated on the first block;
+    /// re-armed when it fires if a write made progress since (cheaper than
+    /// resetting the timer on every write).
     stall: Option<Pin<Box<Sleep>>>,
+    /// A write made progress since the stall timer was armed.
+    progressed: bool,
+    /// The stall has been reported (once per connection).
+    stalled: bool,
 }
 
 impl<T> TrackedIo<T> {
@@ -193,14 +202,22 @@ impl<T> TrackedIo<T> {
             head: Head::Idle,
             blocked: false,
             stall: None,
+            progressed: false,
+            stalled: false,
         }
     }
 
     fn read_some(&mut self) {
-        if self.head == Head::Idle {
-            self.head = Head::Reading {
-                calls: self.conn.calls.load(Ordering::Relaxed),
-            };
+        match self.head {
+            Head::Idle => self.head = self.reading(),
+            Head::Answering { more: false } => self.head = Head::Answering { more: true },
+            _ => {}
+        }
+    }
+
+    fn reading(&self) -> Head {
+        Head::Reading {
+            calls: self.conn.calls.load(Ordering::Relaxed),
         }
     }
 
@@ -208,13 +225,14 @@ impl<T> TrackedIo<T> {
     /// been called since, the head is split across reads: it counts.
     fn read_pending(&mut self) {
         if let Head::Reading { calls } = self.head {
-            self.head = Head::Settled;
+            if calls != self.conn.calls.load(Ordering::Relaxed) {
+                self.head = Head::Answering { more: false };
+                return;
+            }
+            self.head = Head::Counted;
             // Not for the first request (the connection's own activity
             // covers it), HTTP/2 (frames, not heads) or upgraded sockets.
-            if calls == self.conn.calls.load(Ordering::Relaxed)
-                && self.conn.kind() == 0
-                && !self.conn.is_unanswered()
-            {
+            if self.conn.kind() == 0 && !self.conn.is_unanswered() {
                 self.conn.tracker.touch_back(self.conn.head_back);
             }
         }
@@ -228,18 +246,29 @@ impl<T> TrackedIo<T> {
             self.conn.tracker.begin();
             self.restart_stall();
         }
-        let stall = self.stall.as_mut().expect("armed when blocked");
-        if stall.as_mut().poll(cx).is_ready() {
-            crate::log::stalled_client();
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client accepted no response bytes for 30s",
-            ));
+        loop {
+            let stall = self.stall.as_mut().expect("armed when blocked");
+            if stall.as_mut().poll(cx).is_pending() {
+                return Ok(());
+            }
+            if !self.progressed {
+                break;
+            }
+            // Bytes went out during the last 30 s: wait 30 s more.
+            self.restart_stall();
         }
-        Ok(())
+        if !self.stalled {
+            self.stalled = true;
+            crate::log::stalled_client();
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client accepted no response bytes for 30s",
+        ))
     }
 
     fn restart_stall(&mut self) {
+        self.progressed = false;
         let deadline = Instant::now() + CONNECTION_BOUND;
         match &mut self.stall {
             Some(stall) => stall.as_mut().reset(deadline),
@@ -259,8 +288,13 @@ impl<T> TrackedIo<T> {
         R: Wrote,
     {
         // Whatever was read before this write belonged to a request that is
-        // being answered.
-        self.head = Head::Idle;
+        // being answered, except bytes read after its call: they may be the
+        // start of the next head, so they are watched as one (at worst a
+        // body's bytes cost one `touch` as the request ends).
+        self.head = match self.head {
+            Head::Answering { more: true } => self.reading(),
+            _ => Head::Idle,
+        };
         match result {
             Poll::Pending => match self.write_pending(cx) {
                 Ok(()) => Poll::Pending,
@@ -268,8 +302,8 @@ impl<T> TrackedIo<T> {
             },
             Poll::Ready(Ok(written)) => {
                 if self.blocked && written.progressed() {
-                    // The client is taking bytes again.
-                    self.restart_stall();
+                    // The client is taking bytes.
+                    self.progressed = true;
                 }
                 Poll::Ready(Ok(written))
             }
@@ -441,19 +475,35 @@ impl Upgrade {
         if self.http2 {
             // hyper spawns the stream's pump on our executor right after
             // this returns, in this same poll and thread: hand it a guard.
-            UPGRADE_GUARD.set(Some(self.conn.tracker.keep_awake()));
+            // Its connection stays open (and in the drain's count) while it
+            // lives: a connection guard, not a held one.
+            UPGRADE_GUARD.set(Some(self.conn.tracker.begin_connection_guard()));
         } else {
             self.conn.upgraded();
         }
     }
 }
 
+/// Whether hyper refuses a `2xx` to an HTTP/2 `CONNECT` for its length:
+/// `Content-Length` values (lists included) that all parse and agree on a
+/// number other than zero. Anything else hyper lets through as an upgrade.
 fn has_nonzero_length<B>(response: &Response<B>) -> bool {
-    response
-        .headers()
-        .get_all(http::header::CONTENT_LENGTH)
-        .iter()
-        .any(|value| value.as_bytes() != b"0")
+    let mut length = None;
+    for value in response.headers().get_all(http::header::CONTENT_LENGTH) {
+        let Ok(text) = value.to_str() else {
+            return false;
+        };
+        for part in text.split(',') {
+            let Ok(n) = part.trim().parse::<u64>() else {
+                return false;
+            };
+            if length.is_some_and(|seen| seen != n) {
+                return false;
+            }
+            length = Some(n);
+        }
+    }
+    length.is_some_and(|n| n != 0)
 }
 
 pin_project! {
@@ -487,9 +537,10 @@ thread_local! {
     ///
     /// hyper offers no other hook between the response and the upgraded
     /// stream, and the pump's type cannot be named. The hand-off happens
-    /// within one synchronous stretch of hyper's code (the response is
-    /// returned, then the pump is spawned), so the next spawn on this thread
-    /// is that pump.
+    /// within one poll of the stream's task (the response is returned, then
+    /// the pump is spawned), so the next spawn on this thread is that pump.
+    /// If hyper gives up in between (the client reset the stream), the
+    /// guard is dropped when that poll returns: see [`Spawned`].
     static UPGRADE_GUARD: Cell<Option<ActivityGuard>> = const { Cell::new(None) };
 }
 
@@ -504,17 +555,36 @@ where
     F::Output: Send + 'static,
 {
     fn execute(&self, future: F) {
-        match UPGRADE_GUARD.take() {
-            None => {
-                tokio::spawn(future);
-            }
-            Some(guard) => {
-                tokio::spawn(async move {
-                    let output = future.await;
-                    drop(guard);
-                    output
-                });
-            }
+        tokio::spawn(Spawned {
+            inner: future,
+            guard: UPGRADE_GUARD.take(),
+        });
+    }
+}
+
+pin_project! {
+    /// A future hyper spawned (an HTTP/2 stream, or an upgraded stream's
+    /// pump with its guard).
+    struct Spawned<F> {
+        #[pin]
+        inner: F,
+        guard: Option<ActivityGuard>,
+    }
+}
+
+impl<F: Future> Future for Spawned<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = this.inner.poll(cx);
+        // A guard handed over during this poll and not taken by a spawn is
+        // stale: hyper did not spawn the pump. Dropping it ends the activity.
+        // (Only HTTP/2 stream tasks get here: a thread-local read per poll.)
+        drop(UPGRADE_GUARD.take());
+        if output.is_ready() {
+            *this.guard = None;
         }
+        output
     }
 }

@@ -27,12 +27,20 @@
 //! the whole frame there: a 20 MB buffered body would be "sent", and its
 //! request over, while megabytes still wait for a slow client's window.
 //! Sliced, the request stays active until all but the last slices (at most
-//! hyper's per-stream send buffer, 400 KiB by default) are on their way.
+//! hyper's per-stream send buffer: 64 KiB under [`serve`](crate::serve),
+//! which sets it so; hyper's default is 400 KiB) are on their way.
 //! Slices of 16 KiB (the default HTTP/2 frame size) keep DATA frames full.
 //!
 //! The per-request cost is two atomic read-modify-writes on the tracker (one
-//! `fetch_add`, one compare-and-swap), one reference count increment and a
-//! clock read: no lock, no allocation, no timer.
+//! `fetch_add`, one compare-and-swap), a relaxed increment of the request
+//! count, one reference count increment and a clock read: no lock, no
+//! allocation (for bodies whose data is [`Bytes`], as axum's), no timer.
+//!
+//! Used on its own (for example under `axum::serve`), the layer sees
+//! requests only: a response counts until hyper has taken its body, and an
+//! upgraded connection (a WebSocket) not at all unless its handler holds an
+//! [`ActivityGuard`]. [`serve`](crate::serve) adds what only the connection
+//! shows: partial heads, unwritten bytes, upgrades.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -18,7 +18,10 @@ pub mod watchdog;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use config::{Config, ConfigError, IdleMode, ENV_GRACE, ENV_MODE, ENV_PORT, ENV_TIMEOUT};
+pub use config::{
+    AddrParseError, Config, ConfigError, IdleMode, ListenAddr, ENV_GRACE, ENV_MODE, ENV_PORT,
+    ENV_TIMEOUT,
+};
 /// Serves the router that the function returns until the server is idle,
 /// then drains and exits.
 ///
@@ -89,7 +92,7 @@ pub use config::{Config, ConfigError, IdleMode, ENV_GRACE, ENV_MODE, ENV_PORT, E
 /// ```
 pub use idle_macros::idle_server;
 pub use layer::{ActivityLayer, ActivityService, ResponseFuture, TrackedBody};
-pub use listener::{bind, take_activated_listener};
+pub use listener::{bind, take_activated_listener, ActivatedListener, Listener};
 pub use serve::{serve, Serve, ServeFuture};
 pub use shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 pub use status::Status;
@@ -98,8 +101,7 @@ pub use tracker::{tracker, ActivityGuard, Tracker};
 /// Keeps the server awake until the returned guard is dropped: a shortcut
 /// for [`tracker()`]`.`[`keep_awake()`](Tracker::keep_awake).
 ///
-/// Use it for work outside a request, such as a WebSocket task or a
-/// background job; move the guard into the task so that it is dropped however
+/// Use it for work outside a request, such as a background job; move the guard into the task so that it is dropped however
 /// the task ends.
 ///
 /// ```

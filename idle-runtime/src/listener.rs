@@ -1,23 +1,192 @@
 //! Where the server listens: a socket inherited by socket activation, or a
-//! fresh one bound to [`Config::addr`](crate::Config::addr).
+//! fresh one bound to [`Config::addr`](crate::Config::addr), over TCP or a
+//! Unix domain socket.
 //!
 //! Under socket activation (systemd, `systemd-socket-activate`: the variables
-//! `LISTEN_FDS` and `LISTEN_PID`) the first passed descriptor is served. The
-//! socket belongs to the activator and outlives the process, so connections
-//! that arrive while the server is stopped wait in the kernel's queue and are
-//! served by the next start: a stop/start cycle loses nothing.
+//! `LISTEN_FDS` and `LISTEN_PID`) the first passed descriptor is served, a
+//! TCP or a Unix stream socket. The socket belongs to the activator and
+//! outlives the process, so connections that arrive while the server is
+//! stopped wait in the kernel's queue and are served by the next start: a
+//! stop/start cycle loses nothing.
 //!
 //! A passed socket must be listening (systemd `Accept=no`, the default).
 //! With `Accept=yes` systemd passes one connected socket per instance; the
 //! server refuses it at once (exit 1, one line saying to use `Accept=no`)
 //! rather than serve a socket that cannot accept: an idle-exiting server
 //! is what makes per-connection instances unnecessary.
+//!
+//! A Unix socket bound from `addr = "unix:/path"` replaces a stale socket
+//! file left by a previous run (one nobody listens on), never a file of
+//! another kind nor a socket another server is listening on, and is removed
+//! when the server stops. An inherited socket's file belongs to the activator
+//! and is left alone.
 
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+#[cfg(unix)]
+use tokio::net::{UnixListener, UnixStream};
 
-use crate::Config;
+use crate::{Config, ListenAddr};
+
+/// A listening socket passed by socket activation, not yet registered with
+/// the runtime: see [`take_activated_listener`] and [`bind`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ActivatedListener {
+    /// A TCP listener (systemd `ListenStream=127.0.0.1:8080`).
+    Tcp(std::net::TcpListener),
+    /// A Unix stream listener (systemd `ListenStream=/run/app.sock`).
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// A listening socket that [`serve`](crate::serve) accepts connections
+/// from: TCP or a Unix domain socket. Made by [`bind`], or from a tokio
+/// listener with `into()`.
+#[derive(Debug)]
+pub struct Listener {
+    kind: Kind,
+    /// The socket file to remove when the listener is dropped: set for a
+    /// Unix socket this process bound itself.
+    #[cfg(unix)]
+    unlink: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(UnixListener),
+}
+
+impl From<TcpListener> for Listener {
+    fn from(listener: TcpListener) -> Self {
+        Listener {
+            kind: Kind::Tcp(listener),
+            #[cfg(unix)]
+            unlink: None,
+        }
+    }
+}
+
+#[cfg(unix)]
+impl From<UnixListener> for Listener {
+    fn from(listener: UnixListener) -> Self {
+        Listener {
+            kind: Kind::Unix(listener),
+            unlink: None,
+        }
+    }
+}
+
+impl Listener {
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// As [`TcpListener::local_addr`], or a Unix socket without a path.
+    pub fn local_addr(&self) -> io::Result<ListenAddr> {
+        match &self.kind {
+            Kind::Tcp(listener) => listener.local_addr().map(ListenAddr::Tcp),
+            #[cfg(unix)]
+            Kind::Unix(listener) => {
+                let addr = listener.local_addr()?;
+                let path = addr.as_pathname().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "the Unix socket has no path")
+                })?;
+                Ok(ListenAddr::Unix(path.to_owned()))
+            }
+        }
+    }
+
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
+        match &self.kind {
+            Kind::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, _)| {
+                // Responses go out as soon as they are written.
+                let _ = stream.set_nodelay(true);
+                Stream::Tcp(stream)
+            }),
+            #[cfg(unix)]
+            Kind::Unix(listener) => listener
+                .poll_accept(cx)
+                .map_ok(|(stream, _)| Stream::Unix(stream)),
+        }
+    }
+
+    pub(crate) async fn accept(&self) -> io::Result<Stream> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(path) = &self.unlink {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// An accepted connection.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(UnixStream),
+}
+
+macro_rules! each {
+    ($stream:expr, $inner:ident => $body:expr) => {
+        match $stream {
+            Stream::Tcp($inner) => $body,
+            #[cfg(unix)]
+            Stream::Unix($inner) => $body,
+        }
+    };
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        each!(self, s => s.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+    }
+}
 
 /// Takes the listening socket passed by socket activation, if any.
 ///
@@ -29,37 +198,65 @@ use crate::Config;
 ///
 /// # Errors
 ///
-/// The passed descriptor is not a TCP socket, is not listening (systemd
-/// `Accept=yes`), or cannot be used.
-pub fn take_activated_listener() -> io::Result<Option<std::net::TcpListener>> {
+/// The passed descriptor is neither a TCP nor a Unix stream socket, is not
+/// listening (systemd `Accept=yes`), or cannot be used.
+pub fn take_activated_listener() -> io::Result<Option<ActivatedListener>> {
     let mut fds = listenfd::ListenFd::from_env();
     if fds.len() == 0 {
         return Ok(None);
     }
-    let listener = fds.take_tcp_listener(0).map_err(|error| {
+    // listenfd leaves the descriptor in place when it is not of the kind
+    // asked for, so the second attempt sees it.
+    let listener = match fds.take_tcp_listener(0) {
+        Ok(tcp) => tcp.map(ActivatedListener::Tcp),
+        #[cfg(unix)]
+        Err(tcp_error) => fds
+            .take_unix_listener(0)
+            .map_err(|_| not_a_stream_socket(&tcp_error))?
+            .map(ActivatedListener::Unix),
+        #[cfg(not(unix))]
+        Err(tcp_error) => return Err(not_a_stream_socket(&tcp_error)),
+    };
+    let Some(listener) = listener else {
+        return Ok(None);
+    };
+    let listening = match &listener {
+        ActivatedListener::Tcp(socket) => is_listening(socket),
+        #[cfg(unix)]
+        ActivatedListener::Unix(socket) => is_listening(socket),
+    }
+    .map_err(|error| {
         io::Error::new(
             error.kind(),
-            format!("the socket passed by socket activation (LISTEN_FDS) is not a TCP listener: {error}"),
+            format!("cannot inspect the socket passed by socket activation (LISTEN_FDS): {error}"),
         )
     })?;
-    if let Some(listener) = &listener {
-        let listening = is_listening(listener).map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!(
-                    "cannot inspect the socket passed by socket activation (LISTEN_FDS): {error}"
-                ),
-            )
-        })?;
-        if !listening {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the socket passed by socket activation (LISTEN_FDS) is a connection, not a listening socket: the systemd socket unit must use Accept=no (the default)",
-            ));
-        }
-        listener.set_nonblocking(true)?;
+    if !listening {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the socket passed by socket activation (LISTEN_FDS) is a connection, not a listening socket: the systemd socket unit must use Accept=no (the default)",
+        ));
     }
-    Ok(listener)
+    Ok(Some(listener))
+}
+
+fn not_a_stream_socket(error: &io::Error) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!("the socket passed by socket activation (LISTEN_FDS) is neither a TCP nor a Unix stream socket: {error}"),
+    )
+}
+
+/// Whether `listen(2)` was called on the socket (`SO_ACCEPTCONN`).
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn is_listening<S: std::os::fd::AsFd>(socket: &S) -> io::Result<bool> {
+    socket2::SockRef::from(socket).is_listener()
+}
+
+/// Without `SO_ACCEPTCONN`, trust the activator.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn is_listening<S>(_socket: &S) -> io::Result<bool> {
+    Ok(true)
 }
 
 /// The listener to serve: `activated` if socket activation passed one,
@@ -67,34 +264,72 @@ pub fn take_activated_listener() -> io::Result<Option<std::net::TcpListener>> {
 ///
 /// # Errors
 ///
-/// The address cannot be bound (in use, not local, no permission); the
-/// message names the address.
-pub async fn bind(
-    config: &Config,
-    activated: Option<std::net::TcpListener>,
-) -> io::Result<TcpListener> {
+/// The address cannot be bound (in use, not local, no permission, a file
+/// that is not a socket in the way of a Unix socket); the message names the
+/// address.
+pub async fn bind(config: &Config, activated: Option<ActivatedListener>) -> io::Result<Listener> {
     match activated {
-        Some(listener) => {
+        Some(ActivatedListener::Tcp(listener)) => {
             listener.set_nonblocking(true)?;
-            TcpListener::from_std(listener)
+            Ok(TcpListener::from_std(listener)?.into())
         }
-        None => TcpListener::bind(config.addr).await.map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("cannot listen on {}: {error}", config.addr),
-            )
-        }),
+        #[cfg(unix)]
+        Some(ActivatedListener::Unix(listener)) => {
+            listener.set_nonblocking(true)?;
+            Ok(UnixListener::from_std(listener)?.into())
+        }
+        None => {
+            let in_context = |error: io::Error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cannot listen on {}: {error}", config.addr),
+                )
+            };
+            match &config.addr {
+                ListenAddr::Tcp(addr) => {
+                    Ok(TcpListener::bind(addr).await.map_err(in_context)?.into())
+                }
+                #[cfg(unix)]
+                ListenAddr::Unix(path) => {
+                    remove_stale_socket(path).map_err(in_context)?;
+                    let listener = UnixListener::bind(path).map_err(in_context)?;
+                    Ok(Listener {
+                        kind: Kind::Unix(listener),
+                        unlink: Some(path.clone()),
+                    })
+                }
+                #[cfg(not(unix))]
+                ListenAddr::Unix(_) => Err(in_context(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "Unix sockets need a Unix platform",
+                ))),
+            }
+        }
     }
 }
 
-/// Whether `listen(2)` was called on the socket (`SO_ACCEPTCONN`).
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn is_listening(listener: &std::net::TcpListener) -> io::Result<bool> {
-    socket2::SockRef::from(listener).is_listener()
-}
-
-/// Without `SO_ACCEPTCONN`, trust the activator.
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn is_listening(_listener: &std::net::TcpListener) -> io::Result<bool> {
-    Ok(true)
+/// Removes the socket file at `path` if it is a socket nobody listens on.
+/// Anything else in the way is an error.
+#[cfg(unix)]
+fn remove_stale_socket(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    if !metadata.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file that is not a socket is in the way (it is left alone)",
+        ));
+    }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another server is listening on this socket",
+        )),
+        // Nobody listens: a stale socket left by a previous run.
+        Err(_) => std::fs::remove_file(path),
+    }
 }

@@ -5,11 +5,10 @@
 //! stderr as `idle: ...` when no global `tracing` subscriber is installed,
 //! and sent only to the subscriber when one is; so each appears exactly once.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
-use crate::IdleMode;
+use crate::{IdleMode, ListenAddr};
 
 fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
     idle_duration::format(duration)
@@ -21,7 +20,7 @@ fn has_subscriber() -> bool {
 
 /// What the startup line says.
 pub(crate) struct Listening<'a> {
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: &'a ListenAddr,
     pub(crate) timeout: Duration,
     pub(crate) grace: Duration,
     pub(crate) activated: bool,
@@ -38,6 +37,11 @@ pub(crate) fn listening(event: &Listening<'_>) {
         mode,
         mode_reason,
     } = *event;
+    // `http://127.0.0.1:8080` (clickable) or `unix:/run/app.sock`.
+    let url = match addr {
+        ListenAddr::Tcp(addr) => format!("http://{addr}"),
+        unix => unix.to_string(),
+    };
     let source = if activated {
         " (socket activation)"
     } else {
@@ -52,11 +56,11 @@ pub(crate) fn listening(event: &Listening<'_>) {
         tracing::info!(
             target: "idle_runtime",
             %addr, %timeout, %grace, socket_activation = activated, %mode, mode_reason,
-            "listening on http://{addr}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
+            "listening on {url}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
         );
     } else {
         eprintln!(
-            "idle: listening on http://{addr}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
+            "idle: listening on {url}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
         );
     }
 }
@@ -134,6 +138,16 @@ pub(crate) fn stalled_client() {
         tracing::warn!(target: "idle_runtime", "{MESSAGE}");
     } else {
         eprintln!("idle: {MESSAGE}");
+    }
+}
+
+/// A warning about the configuration, such as an override that does not
+/// apply: always visible (on stderr without a subscriber).
+pub(crate) fn warning(message: &str) {
+    if has_subscriber() {
+        tracing::warn!(target: "idle_runtime", "{message}");
+    } else {
+        eprintln!("idle: warning: {message}");
     }
 }
 

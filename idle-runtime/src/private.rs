@@ -3,7 +3,6 @@
 
 use std::fmt::{Debug, Display};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ pub use ::axum;
 pub use ::tokio;
 
 use crate::shutdown::Signals;
+pub use crate::ListenAddr;
 use crate::{log, Config};
 
 /// The attribute's values, checked at compile time.
@@ -18,7 +18,7 @@ use crate::{log, Config};
 pub struct MacroConfig {
     pub timeout_ms: u64,
     pub grace_ms: u64,
-    pub addr: SocketAddr,
+    pub addr: ListenAddr,
     pub ignore: &'static [&'static str],
     /// Lowercase header names, checked at compile time.
     pub ignore_headers: &'static [&'static str],

@@ -28,7 +28,6 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::{Future, IntoFuture};
 use std::io;
-use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -41,16 +40,16 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::connection::{Conn, ConnectionService, Executor, TrackedIo, CONNECTION_BOUND};
 use crate::layer::ActivityService;
+use crate::listener::{Listener, Stream};
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport, Signals};
 use crate::tracker::Serving;
-use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
+use crate::{log, ActivityLayer, Config, IdleMode, ListenAddr, Tracker};
 
 /// Serves `service` on `listener` until the server has been idle for the
 /// timeout, or SIGTERM or SIGINT arrives; then drains and returns.
@@ -68,7 +67,7 @@ use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
 /// #[tokio::main]
 /// async fn main() -> std::io::Result<()> {
 ///     let config = Config::default().apply_env().expect("valid environment");
-///     let listener = tokio::net::TcpListener::bind(config.addr).await?;
+///     let listener = idle_runtime::bind(&config, None).await?;
 ///     let app = Router::new().route("/", get(|| async { "hello" }));
 ///     let report = idle_runtime::serve(listener, app).with_config(&config).await?;
 ///     eprintln!("stopped: {}, {} requests", report.reason, report.requests);
@@ -80,9 +79,9 @@ use crate::{log, ActivityLayer, Config, IdleMode, Tracker};
 ///
 /// Awaiting the [`Serve`] gives a [`ShutdownReport`] once the drain is over,
 /// or an [`io::Error`] if the signal handlers cannot be installed.
-pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S> {
+pub fn serve<S>(listener: impl Into<Listener>, service: S) -> Serve<S> {
     Serve {
-        listener,
+        listener: listener.into(),
         service,
         tracker: crate::tracker().clone(),
         config: Config::default(),
@@ -100,7 +99,7 @@ pub(crate) type Hook =
 /// A server that has not started yet; see [`serve`]. Await it to run it.
 #[must_use = "a Serve does nothing until it is awaited"]
 pub struct Serve<S> {
-    listener: TcpListener,
+    listener: Listener,
     service: S,
     tracker: Tracker,
     /// Timeout, grace, ignore lists, mode and maximum lifetime (`addr` is
@@ -223,8 +222,8 @@ impl<S> Serve<S> {
     ///
     /// # Errors
     ///
-    /// As [`TcpListener::local_addr`].
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+    /// As [`Listener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<ListenAddr> {
         self.listener.local_addr()
     }
 
@@ -356,7 +355,7 @@ where
         mode,
     });
     log::listening(&log::Listening {
-        addr: listener.local_addr()?,
+        addr: &listener.local_addr()?,
         timeout,
         grace,
         activated,
@@ -405,7 +404,7 @@ where
                 }
             }
             accepted = listener.accept(), if accept_errors.may_accept() => match accepted {
-                Ok((stream, _peer)) => connections.spawn(stream),
+                Ok(stream) => connections.spawn(stream),
                 Err(error) => accept_errors.failed(error),
             },
             () = accept_errors.pause(), if !accept_errors.may_accept() => accept_errors.resume(),
@@ -474,6 +473,10 @@ where
 
 /// hyper's HTTP/1.1 and HTTP/2 server, with upgrades (WebSockets over both,
 /// HTTP/2 extended `CONNECT` included, as `axum::serve` has them).
+///
+/// HTTP/2 streams buffer at most 64 KiB of a response beyond what the
+/// client's window lets out (hyper's default is 400 KiB): what is still
+/// buffered when a response's activity ends, and could be cut by a drain.
 fn http_builder() -> auto::Builder<Executor> {
     let mut builder = auto::Builder::new(Executor);
     // No hyper timer for HTTP/1: it would arm a header-read timer on every
@@ -483,7 +486,8 @@ fn http_builder() -> auto::Builder<Executor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .enable_connect_protocol();
+        .enable_connect_protocol()
+        .max_send_buf_size(64 * 1024);
     builder
 }
 
@@ -524,8 +528,7 @@ where
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     /// Serves `stream` on a task of its own until it closes.
-    fn spawn(&self, stream: TcpStream) {
-        let _ = stream.set_nodelay(true);
+    fn spawn(&self, stream: Stream) {
         let conn = Conn::accepted(self.layer.tracker(), self.timeout);
         let service =
             ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
@@ -578,10 +581,10 @@ impl Drop for OpenConnection {
 }
 
 /// Takes a connection already waiting in the accept queue, without waiting.
-fn accept_now(listener: &TcpListener) -> Option<TcpStream> {
+fn accept_now(listener: &Listener) -> Option<Stream> {
     let mut cx = Context::from_waker(Waker::noop());
     match listener.poll_accept(&mut cx) {
-        Poll::Ready(Ok((stream, _peer))) => Some(stream),
+        Poll::Ready(Ok(stream)) => Some(stream),
         Poll::Ready(Err(_)) | Poll::Pending => None,
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! An *activity* is anything that keeps the server awake: a request from the
 //! moment the service is called until its response body is finished or
-//! dropped (see [`ActivityLayer`](crate::ActivityLayer)), a connection that
-//! has been accepted but has not sent its first request yet, or an
-//! [`ActivityGuard`] held by user code (a WebSocket task, a background job).
+//! dropped (see [`ActivityLayer`](crate::ActivityLayer)); what
+//! [`serve`](crate::serve) sees on a connection (a connection that has not
+//! sent its first request yet, a response waiting for a slow client, an
+//! upgraded connection such as a WebSocket); or an [`ActivityGuard`] held by
+//! user code (a background job).
 //!
 //! The count and the time the last activity ended live in one atomic word
 //! (see `state.rs`), so the watchdog decides "idle" from one consistent
@@ -109,7 +111,7 @@ impl Tracker {
         self.begin_held();
         ActivityGuard {
             tracker: self.clone(),
-            request: false,
+            kind: GuardKind::Held,
         }
     }
 
@@ -128,7 +130,8 @@ impl Tracker {
     }
 
     /// The number of activities running now: requests in flight, accepted
-    /// connections that have not sent a request yet, and live guards.
+    /// connections that have not sent a request yet, responses waiting for
+    /// a slow client, upgraded connections, and live guards.
     pub fn active(&self) -> u64 {
         self.state().active
     }
@@ -136,9 +139,9 @@ impl Tracker {
     /// Resolves once the server using this tracker has started its
     /// shutdown (at once if it already has).
     ///
-    /// Long-lived work that holds a guard, such as a WebSocket task, selects
-    /// on this to finish cleanly (send a close frame, flush) instead of being
-    /// cut off when `grace` runs out.
+    /// Long-lived work, such as a WebSocket task or a job holding a guard,
+    /// selects on this to finish cleanly (send a close frame, flush) instead
+    /// of being cut off when `grace` runs out.
     pub async fn shutdown_started(&self) {
         let mut receiver = self.inner.shutdown.subscribe();
         // The sender lives in `Inner`, which `self` keeps alive: no error.
@@ -245,7 +248,18 @@ impl Tracker {
         self.begin();
         ActivityGuard {
             tracker: self.clone(),
-            request: true,
+            kind: GuardKind::Request,
+        }
+    }
+
+    /// Starts an activity that belongs to a connection (an HTTP/2 upgraded
+    /// stream): neither a request nor a held activity in the report, since
+    /// the drain counts its connection.
+    pub(crate) fn begin_connection_guard(&self) -> ActivityGuard {
+        self.begin();
+        ActivityGuard {
+            tracker: self.clone(),
+            kind: GuardKind::Connection,
         }
     }
 
@@ -365,35 +379,50 @@ pub fn tracker() -> &'static Tracker {
 #[must_use = "the activity ends as soon as the guard is dropped"]
 pub struct ActivityGuard {
     tracker: Tracker,
-    /// A request's guard (counted as served when it ends) rather than a
-    /// keep-awake guard (counted as held while it lives).
-    request: bool,
+    kind: GuardKind,
+}
+
+/// What a guard stands for, in the exit report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GuardKind {
+    /// A request: counted as served when it ends.
+    Request,
+    /// A keep-awake guard: counted as held while it lives.
+    Held,
+    /// Part of a connection's activity: the drain counts the connection.
+    Connection,
 }
 
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
-        if self.request {
-            self.tracker.inner.requests.fetch_add(1, Ordering::Relaxed);
-            self.tracker.end();
-        } else {
-            self.tracker.end_held();
+        match self.kind {
+            GuardKind::Request => {
+                self.tracker.inner.requests.fetch_add(1, Ordering::Relaxed);
+                self.tracker.end();
+            }
+            GuardKind::Held => self.tracker.end_held(),
+            GuardKind::Connection => self.tracker.end(),
         }
     }
 }
 
 /// Takes a keep-awake guard from the process-wide [`tracker()`] in a
-/// handler: move it into the task that outlives the request, such as a
-/// WebSocket.
+/// handler: move it into a task that outlives the request, such as a job the
+/// request started. (An upgraded connection, such as a WebSocket, needs no
+/// guard under [`serve`](crate::serve): it counts until it closes. With
+/// `axum::serve` and the bare [`ActivityLayer`](crate::ActivityLayer) it
+/// does need one.)
 ///
 /// ```
-/// use axum::{extract::ws::WebSocketUpgrade, response::Response};
+/// use axum::http::StatusCode;
 /// use idle_runtime::ActivityGuard;
 ///
-/// async fn ws(upgrade: WebSocketUpgrade, awake: ActivityGuard) -> Response {
-///     upgrade.on_upgrade(move |socket| async move {
-///         let _awake = awake; // the server stays up while the socket is open
-///         drop(socket);
-///     })
+/// async fn reindex(awake: ActivityGuard) -> StatusCode {
+///     tokio::spawn(async move {
+///         let _awake = awake; // the server stays up until the job ends
+///         // ... the job ...
+///     });
+///     StatusCode::ACCEPTED
 /// }
 /// ```
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ActivityGuard {

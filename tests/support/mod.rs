@@ -22,7 +22,11 @@ pub const SERVER: &str = env!("CARGO_BIN_EXE_idle-test-server");
 
 /// A running server process.
 pub struct Server {
+    /// The TCP address from the startup line (`0.0.0.0:0` for a Unix
+    /// socket).
     pub addr: SocketAddr,
+    /// The Unix socket from the startup line, if it names one.
+    pub unix: Option<std::path::PathBuf>,
     pub pid: u32,
     /// When the startup line was read: the idle clock starts about then.
     pub listening_at: Instant,
@@ -69,7 +73,7 @@ impl Server {
                         all.push_str(&line);
                         all.push('\n');
                     }
-                    if let Some(rest) = line.strip_prefix("idle: listening on http://") {
+                    if let Some(rest) = line.strip_prefix("idle: listening on ") {
                         let addr = rest.split([' ', ';']).next().unwrap().to_owned();
                         let _ = listening_tx.send((addr, Instant::now()));
                     }
@@ -104,8 +108,18 @@ impl Server {
                 )
             }
         };
+        let (addr, unix) = match addr.strip_prefix("unix:") {
+            Some(path) => ("0.0.0.0:0".parse().unwrap(), Some(path.into())),
+            None => (
+                addr.strip_prefix("http://")
+                    .and_then(|addr| addr.parse().ok())
+                    .expect("an address in the startup line"),
+                None,
+            ),
+        };
         Server {
-            addr: addr.parse().expect("an address in the startup line"),
+            addr,
+            unix,
             pid,
             listening_at,
             exited,
@@ -244,6 +258,22 @@ pub fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let finished_at = Instant::now();
+    parse_response(&raw, finished_at)
+}
+
+/// `GET path` over the Unix socket at `socket`, with `Connection: close`,
+/// read to the end.
+pub fn unix_get(socket: &std::path::Path, path: &str) -> std::io::Result<Response> {
+    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.set_write_timeout(Some(PATIENCE))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
