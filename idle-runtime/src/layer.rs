@@ -19,7 +19,10 @@
 //! - a request carrying one of the ignored headers, whatever its value (for
 //!   example the header a platform's health checks carry);
 //! - Kubernetes and Knative probes, always: `User-Agent: kube-probe/...`,
-//!   `K-Kubelet-Probe`, `K-Network-Probe`.
+//!   `K-Kubelet-Probe`, `K-Network-Probe`. The kubelet's HTTP probes send
+//!   `kube-probe/1.33`; its gRPC probes call `/grpc.health.v1.Health/Check`
+//!   through grpc-go, which appends its own name: `kube-probe/1.33
+//!   grpc-go/1.72.0`. The prefix matches both.
 //!
 //! Over HTTP/2 a response's data frames larger than 16 KiB are handed to
 //! hyper in 16 KiB slices. hyper hands each frame to the HTTP/2 stream once
@@ -518,12 +521,24 @@ mod tests {
         let with = |name: &'static str, value: &'static str| {
             Request::get("/").header(name, value).body(()).unwrap()
         };
+        let grpc_health_check = |agent: &'static str| {
+            Request::post("/grpc.health.v1.Health/Check")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("user-agent", agent)
+                .body(())
+                .unwrap()
+        };
         let cases = [
             (with("user-agent", "kube-probe/1.29"), false),
             (with("K-Kubelet-Probe", "queue"), false),
             (with("k-network-probe", "activator"), false),
             (with("Fly-Healthcheck", "1"), false),
             (with("user-agent", "curl/8.5 kube-probe/1.29"), true),
+            // Kubernetes' gRPC probe: a health check through grpc-go.
+            (grpc_health_check("kube-probe/1.33 grpc-go/1.72.0"), false),
+            // The same check from any other gRPC client is activity.
+            (grpc_health_check("grpc-go/1.72.0"), true),
             (with("user-agent", "Mozilla/5.0"), true),
             (with("x-other", "1"), true),
         ];

@@ -141,7 +141,10 @@ impl Tracker {
     ///
     /// Long-lived work, such as a WebSocket task or a job holding a guard,
     /// selects on this to finish cleanly (send a close frame, flush) instead
-    /// of being cut off when `grace` runs out.
+    /// of being cut off when `grace` runs out. So does a gRPC
+    /// server-streaming handler, to end its stream with the status
+    /// `UNAVAILABLE`, which clients retry, instead of a cut connection (see
+    /// the crate documentation's gRPC section).
     pub async fn shutdown_started(&self) {
         let mut receiver = self.inner.shutdown.subscribe();
         // The sender lives in `Inner`, which `self` keeps alive: no error.
