@@ -18,7 +18,11 @@ pub mod watchdog;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use config::{Config, ConfigError, IdleMode, ENV_GRACE, ENV_MODE, ENV_PORT, ENV_TIMEOUT};
+pub use adaptive::TimeoutSource;
+pub use config::{
+    AutoTimeout, Config, ConfigError, IdleMode, ENV_GRACE, ENV_MODE, ENV_PORT, ENV_STATE,
+    ENV_TIMEOUT,
+};
 /// Serves the router that the function returns until the server is idle,
 /// then drains and exits.
 ///

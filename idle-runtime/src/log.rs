@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::adaptive::TimeoutSource;
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 use crate::IdleMode;
 
@@ -23,6 +24,7 @@ fn has_subscriber() -> bool {
 pub(crate) struct Listening<'a> {
     pub(crate) addr: SocketAddr,
     pub(crate) timeout: Duration,
+    pub(crate) timeout_source: TimeoutSource,
     pub(crate) grace: Duration,
     pub(crate) activated: bool,
     pub(crate) mode: IdleMode,
@@ -33,6 +35,7 @@ pub(crate) fn listening(event: &Listening<'_>) {
     let Listening {
         addr,
         timeout,
+        timeout_source,
         grace,
         activated,
         mode,
@@ -45,7 +48,10 @@ pub(crate) fn listening(event: &Listening<'_>) {
     };
     let (timeout, grace) = (fmt_duration(timeout), fmt_duration(grace));
     let exit = match mode {
-        IdleMode::Exit => format!("idle timeout {timeout}"),
+        IdleMode::Exit if timeout_source == TimeoutSource::Fixed => {
+            format!("idle timeout {timeout}")
+        }
+        IdleMode::Exit => format!("idle timeout {timeout} ({timeout_source})"),
         IdleMode::DrainOnly => "no idle exit (drain-only)".to_owned(),
     };
     if has_subscriber() {
@@ -141,6 +147,23 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
         eprintln!(
             "idle: exiting: {reason}; uptime {uptime}, {requests} requests served{abandoned}{hook}"
         );
+    }
+}
+
+/// A problem that does not stop the server, such as a state file that
+/// cannot be read: one line, `idle: warning: ...` on stderr when no
+/// subscriber is installed, a `tracing` warning otherwise.
+pub(crate) fn warning(message: &str) {
+    let line: String = message
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    if has_subscriber() {
+        tracing::warn!(target: "idle_runtime", "{line}");
+    } else {
+        eprintln!("idle: warning: {line}");
     }
 }
 

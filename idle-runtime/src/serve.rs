@@ -334,7 +334,7 @@ where
         signals,
         activated,
     } = serve;
-    let (timeout, grace, mode) = (config.timeout, config.grace, config.mode);
+    let (grace, mode) = (config.grace, config.mode);
     let mut signals = match signals {
         Some(signals) => signals,
         None => Signals::new()?,
@@ -356,14 +356,11 @@ where
     // The idle clock starts when the server can be reached.
     let started = Instant::now();
     tracker.touch();
-    tracker.set_serving(Serving {
-        started,
-        timeout,
-        mode,
-    });
+    tracker.set_serving(Serving { started, mode }, &config);
     log::listening(&log::Listening {
         addr: listener.local_addr()?,
-        timeout,
+        timeout: tracker.timeout_in_force(),
+        timeout_source: tracker.timeout_source(),
         grace,
         activated,
         mode,
@@ -373,7 +370,7 @@ where
 
     let idle = async {
         match mode {
-            IdleMode::Exit => tracker.wait_idle(timeout).await,
+            IdleMode::Exit => crate::watchdog::wait_idle_in_force(&tracker).await,
             IdleMode::DrainOnly => std::future::pending().await,
         }
     };
@@ -445,7 +442,7 @@ where
     drop(listener);
     tracker.mark_shutdown();
     notify_systemd(sd_notify::NotifyState::Stopping);
-    log::shutdown_started(reason, timeout, tracker.active());
+    log::shutdown_started(reason, tracker.timeout_in_force(), tracker.active());
 
     let drain = async {
         graceful.shutdown().await;
@@ -488,7 +485,8 @@ where
         uptime: started.elapsed(),
         requests: tracker.requests(),
     };
-    log::exiting(&report, timeout);
+    tracker.save_state();
+    log::exiting(&report, tracker.timeout_in_force());
     Ok(report)
 }
 

@@ -137,8 +137,8 @@ fn edge(k: usize) -> f64 {
 /// The bin of a gap of `secs` seconds: `None` below [`MIN_TIMEOUT`], `BINS`
 /// (the overflow bin) from [`MAX_TIMEOUT`] on.
 fn bin_of(secs: f64) -> Option<usize> {
-    if !(secs >= MIN_SECS) {
-        return None; // shorter than a second, or NaN
+    if secs.is_nan() || secs < MIN_SECS {
+        return None;
     }
     let index = (secs.ln() / MAX_SECS.ln() * BINS as f64).floor();
     // Float rounding at an edge may put a gap one bin low or high; clamp,
