@@ -28,9 +28,11 @@ pub use config::{
 ///
 /// Goes on `async fn main() -> axum::Router` or
 /// `async fn main() -> Result<axum::Router, E>` (with `E: Display`, or
-/// `Debug`). Keys, all optional: `timeout` (default `"30s"`), `grace`
-/// (`"10s"`), `addr` (`"0.0.0.0:8080"`), `ignore` (`[]`), `crate`
-/// (`"::idle_runtime"`). See the [crate documentation](crate) for what each
+/// `Debug`). Keys, all optional: `timeout` (default `"30s"`, or `"auto"`
+/// for the [adaptive timeout](crate::adaptive)), `cold_start_cost` (with
+/// `"auto"` only; `"30s"`, within 1 s to 1 h), `state` (an absolute path,
+/// the adaptive timeout's state file), `grace` (`"10s"`), `addr`
+/// (`"0.0.0.0:8080"`), `ignore` (`[]`), `crate` (`"::idle_runtime"`). See the [crate documentation](crate) for what each
 /// means, the activity rules and the exit codes.
 ///
 /// # Examples
