@@ -100,10 +100,11 @@ impl TimeoutInForce {
                     learning = saved.learning;
                     let now = unix_millis(SystemTime::now());
                     // The gap that has just ended: from going idle before
-                    // the last exit to this start. A clock that went
-                    // backwards gives nothing to learn.
+                    // the last exit to this start, priced with the timeout
+                    // of then. A clock that went backwards gives nothing to
+                    // learn.
                     if let Some(gap) = now.checked_sub(saved.went_idle_unix_ms) {
-                        learning.observe(Duration::from_millis(gap));
+                        learning.observe_priced(Duration::from_millis(gap), saved.timeout);
                     }
                 }
                 Err(warning) => log::warning(&warning),
@@ -214,9 +215,10 @@ impl TimeoutInForce {
             .unwrap_or(now);
         let saved = state_file::Saved {
             went_idle_unix_ms: unix_millis(went_idle),
+            timeout,
             learning,
         };
-        if let Err(warning) = state_file::save(&path, &state_file::encode(&saved, timeout)) {
+        if let Err(warning) = state_file::save(&path, &state_file::encode(&saved)) {
             log::warning(&warning);
         }
     }

@@ -326,12 +326,19 @@ impl Learning {
     /// Gaps shorter than [`MIN_TIMEOUT`] are ignored: they cost the same
     /// under every timeout the policy can choose.
     pub fn observe(&mut self, gap: Duration) {
+        self.observe_priced(gap, self.timeout);
+    }
+
+    /// [`observe`](Learning::observe) for a gap during which `timeout` was
+    /// in force: the gap that ends at a start, priced with the timeout of
+    /// the previous run.
+    pub(crate) fn observe_priced(&mut self, gap: Duration, timeout: Duration) {
         let secs = gap.as_secs_f64();
         if secs < MIN_SECS {
             return;
         }
         let cold = self.cold_start_cost.as_secs_f64();
-        self.auto_cost = self.auto_cost * DECAY + cost_secs(secs, self.timeout.as_secs_f64(), cold);
+        self.auto_cost = self.auto_cost * DECAY + cost_secs(secs, timeout.as_secs_f64(), cold);
         self.break_even_cost = self.break_even_cost * DECAY + cost_secs(secs, cold, cold);
         self.histogram.decay(DECAY);
         self.histogram.add(secs);
@@ -357,22 +364,18 @@ impl Learning {
         self.source = TimeoutSource::Learned { gaps: self.gaps };
     }
 
-    /// Rebuilds a saved state (see the state file). The timeout is the one
-    /// that was in force when it was saved, so that the gap that ends at the
-    /// next start is priced with it.
+    /// Rebuilds a saved state (see the state file).
     pub(crate) fn restore(
         cold_start_cost: Duration,
         histogram: Histogram,
         gaps: u64,
         totals: (f64, f64),
-        timeout: Duration,
     ) -> Self {
         let mut learning = Learning::new(cold_start_cost);
         learning.histogram = histogram;
         learning.gaps = gaps;
         (learning.auto_cost, learning.break_even_cost) = totals;
         learning.recompute();
-        learning.timeout = clamp(timeout);
         learning
     }
 }

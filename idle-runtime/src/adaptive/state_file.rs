@@ -41,11 +41,14 @@ const MAGIC: &str = "idle-state 1";
 pub(crate) struct Saved {
     /// When the server went idle, in milliseconds since the Unix epoch.
     pub(crate) went_idle_unix_ms: u64,
+    /// The timeout in force then, to price the gap that ends at the next
+    /// start.
+    pub(crate) timeout: Duration,
     pub(crate) learning: Learning,
 }
 
-/// The file's text for `saved`, with `timeout` the timeout in force.
-pub(crate) fn encode(saved: &Saved, timeout: Duration) -> String {
+/// The file's text for `saved`.
+pub(crate) fn encode(saved: &Saved) -> String {
     let learning = &saved.learning;
     let (auto, break_even) = learning.totals();
     let mut text = String::with_capacity(512);
@@ -56,7 +59,7 @@ pub(crate) fn encode(saved: &Saved, timeout: Duration) -> String {
         learning.cold_start_cost().as_millis()
     );
     let _ = writeln!(text, "went_idle_unix_ms {}", saved.went_idle_unix_ms);
-    let _ = writeln!(text, "timeout_ms {}", timeout.as_millis());
+    let _ = writeln!(text, "timeout_ms {}", saved.timeout.as_millis());
     let _ = writeln!(text, "gaps {}", learning.gaps());
     // `{}` prints the shortest text that reads back as the same f64.
     let _ = writeln!(text, "totals {auto} {break_even}");
@@ -129,7 +132,8 @@ pub(crate) fn decode(text: &str, cold_start_cost: Duration) -> Result<Saved, Str
     };
     Ok(Saved {
         went_idle_unix_ms,
-        learning: Learning::restore(cold_start_cost, histogram, gaps, totals, timeout),
+        timeout,
+        learning: Learning::restore(cold_start_cost, histogram, gaps, totals),
     })
 }
 
@@ -217,9 +221,10 @@ mod tests {
         let learning = learned();
         let saved = Saved {
             went_idle_unix_ms: 1_764_480_000_123,
+            timeout: Duration::from_millis(4321),
             learning: learning.clone(),
         };
-        let text = encode(&saved, learning.timeout());
+        let text = encode(&saved);
         assert!(text.starts_with("idle-state 1\n"), "{text}");
         assert!(text.len() < 1024, "small: {} bytes", text.len());
         let read = decode(&text, C).unwrap();
@@ -231,9 +236,10 @@ mod tests {
         let learning = learned();
         let saved = Saved {
             went_idle_unix_ms: 5,
+            timeout: C,
             learning: learning.clone(),
         };
-        let read = decode(&encode(&saved, learning.timeout()), Duration::from_secs(10)).unwrap();
+        let read = decode(&encode(&saved), Duration::from_secs(10)).unwrap();
         assert_eq!(read.learning.histogram(), learning.histogram());
         assert_eq!(read.learning.gaps(), learning.gaps());
         assert_eq!(read.learning.totals(), (0.0, 0.0));
@@ -241,13 +247,11 @@ mod tests {
 
     #[test]
     fn corrupt_files_say_what_is_wrong() {
-        let good = encode(
-            &Saved {
-                went_idle_unix_ms: 5,
-                learning: learned(),
-            },
-            C,
-        );
+        let good = encode(&Saved {
+            went_idle_unix_ms: 5,
+            timeout: C,
+            learning: learned(),
+        });
         let with_line = |prefix: &str, line: &str| {
             good.lines()
                 .map(|l| if l.starts_with(prefix) { line } else { l })
@@ -296,9 +300,10 @@ mod tests {
 
         let saved = Saved {
             went_idle_unix_ms: 42,
+            timeout: C,
             learning: learned(),
         };
-        save(&path, &encode(&saved, C)).unwrap();
+        save(&path, &encode(&saved)).unwrap();
         assert_eq!(load(&path, C).unwrap().went_idle_unix_ms, 42);
         let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
