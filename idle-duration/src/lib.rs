@@ -168,7 +168,7 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
 /// What a `timeout` value (`timeout = "..."`, env `IDLE_TIMEOUT`) must look
 /// like, for error messages.
 pub const TIMEOUT_EXPECTED: &str =
-    "\"auto\" or a duration such as \"500ms\", \"30s\", \"1m30s\" or \"2h\"";
+    "a duration such as \"500ms\", \"30s\", \"1m30s\" or \"2h\", or \"auto\"";
 
 /// The keyword that turns on the adaptive timeout.
 pub const AUTO: &str = "auto";

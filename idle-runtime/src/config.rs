@@ -402,7 +402,7 @@ fn parse_duration(variable: &'static str, value: OsString) -> Result<Duration, C
 /// expected, for example:
 ///
 /// ```text
-/// invalid IDLE_TIMEOUT="30 seconds": expected a duration such as "500ms", "30s", "1m30s" or "2h" (units h, m, s, ms; greater than zero); expected a number at byte 2
+/// invalid IDLE_TIMEOUT="30 seconds": expected a duration such as "500ms", "30s", "1m30s" or "2h", or "auto"; expected a number at byte 2
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -520,8 +520,8 @@ mod tests {
         );
 
         for (variable, value, expected) in [
-            ("IDLE_TIMEOUT", "Auto", "expected \"auto\" or a duration"),
-            ("IDLE_TIMEOUT", "", "expected \"auto\" or a duration"),
+            ("IDLE_TIMEOUT", "Auto", "or \"auto\""),
+            ("IDLE_TIMEOUT", "", "or \"auto\""),
             ("IDLE_STATE", "idle.state", "expected an absolute file path"),
             ("IDLE_STATE", "", "expected an absolute file path"),
         ] {
