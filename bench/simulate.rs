@@ -453,9 +453,9 @@ fn chart(results: &[Result]) -> String {
     let max = 4.0f64;
     let y = |ratio: f64| top + height * (1.0 - (ratio.min(max) - 1.0) / (max - 1.0));
     let mut svg = String::new();
-    let _ = write!(
+    let _ = writeln!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"11\">",
         top + height + 90.0
     );
     let _ = writeln!(

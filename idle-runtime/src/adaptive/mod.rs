@@ -2,10 +2,9 @@
 //! idle timeout from the idle gaps it has seen, to minimise what the user
 //! pays, idle seconds billed plus cold starts.
 //!
-//! - [`Learning`] is the policy, pure and free of I/O: its documentation
-//!   states the cost model, the rule and the bound it guarantees. The
-//!   simulator (`cargo run --release --example simulate`) replays traces
-//!   through it.
+//! - [`Learning`] is the policy, pure and free of I/O (the cost model, the
+//!   rule and the bound it guarantees are below). The simulator
+//!   (`cargo run --release --example simulate`) replays traces through it.
 //! - In the server, the tracker records each idle gap (from the end of
 //!   activity to the next activity) when the activity count leaves zero,
 //!   and the watchdog uses the timeout in force, recomputed once per gap,
@@ -19,6 +18,61 @@
 //! Gaps shorter than [`MIN_TIMEOUT`] cost the same under every timeout the
 //! policy may choose, so they are not recorded: under steady load the cost
 //! of learning is one clock read when the count leaves zero, no lock.
+//!
+//! # The cost model
+//!
+//! A cold start is worth `cold_start_cost` (C) idle seconds. For one idle gap
+//! G (from the end of activity to the next activity) and a timeout τ, the
+//! cost is G if G ≤ τ (the server stayed up and was billed G), else τ + C
+//! (billed τ, then exited, and the next request paid a cold start). The
+//! clairvoyant optimum pays min(G, C) for each gap.
+//!
+//! # The rule
+//!
+//! 1. **History.** Gaps go into a [`Histogram`] of [`BINS`] log-spaced bins
+//!    between [`MIN_TIMEOUT`] and [`MAX_TIMEOUT`] (about 4.4 % wide) plus one
+//!    for longer gaps; each bin holds a weight and the sum of its gaps. Before
+//!    each new gap every weight is multiplied by [`DECAY`], so old behaviour
+//!    fades (a gap's weight halves after about 90 newer ones). Gaps shorter
+//!    than [`MIN_TIMEOUT`] are not recorded: they cost G under every allowed
+//!    timeout, so they cannot change the choice.
+//! 2. **Learned timeout.** The empirical cost of τ is the cost above summed
+//!    over the history. It only grows between two observed gaps, so its
+//!    minimum is just after an observed gap, or at the smallest allowed
+//!    timeout; the candidates are therefore the bins' upper edges, and the
+//!    covered gaps are charged exactly (their sums are kept).
+//! 3. **Safety net.** The policy keeps two running totals, discounted by the
+//!    same [`DECAY`]: what the timeouts it used actually cost (A), and what
+//!    the break-even rule (τ = C) would have cost on the same gaps (B). It
+//!    uses the learned timeout only while A ≤ B + C; otherwise it uses
+//!    break-even until A is back under that line. (The slack of one cold
+//!    start is what lets it come back: while break-even is in force, A and B
+//!    grow alike and A − B only decays towards 0.)
+//! 4. **Clamp.** The timeout is kept within [`MIN_TIMEOUT`, `MAX_TIMEOUT`];
+//!    with no history it is C (break-even).
+//!
+//! # The bound
+//!
+//! Break-even pays G ≤ C or 2C > G, so on every gap it pays at most twice
+//! the optimum: B ≤ 2·OPT. The safety net keeps, for every sequence of gaps,
+//! including one chosen by an adversary who knows the rule,
+//!
+//! ```text
+//! A ≤ B + C + max(C, MAX_TIMEOUT − C) ≤ 2·OPT + max(2C, MAX_TIMEOUT)
+//! ```
+//!
+//! (all three discounted alike): never worse than break-even by more than a
+//! constant, one gap's worth. Proof: take the last gap priced with a learned
+//! timeout τ. Before it, A ≤ B + C. On it, A grows by at most
+//! max(C, τ − C) more than B: a gap in (τ, C] costs τ + C against G > τ; a
+//! gap beyond both costs τ + C against 2C; one in (C, τ] costs G ≤ τ
+//! against 2C. After it, break-even is in force, so both grow alike, and
+//! discounting scales both. With no learned gap at all, A = B. This is the
+//! "prediction plus safety net" shape of Purohit, Svitkina and Kumar
+//! (NeurIPS 2018): close to the best timeout when history predicts the
+//! future, never far from break-even's 2× guarantee when it does not. The
+//! property tests in this file check the inequality on random and adversarial
+//! sequences.
 
 mod policy;
 mod state_file;
@@ -89,9 +143,10 @@ impl TimeoutInForce {
         self.publish(timeout);
     }
 
-    /// The adaptive timeout, starting from the state file if there is one.
-    /// `idle_since_ms` is the tracker's "now" (the idle clock starts at
-    /// start-up).
+    /// The adaptive timeout, starting from the state file if there is one,
+    /// and learning first the gap that ends with this start. Called once
+    /// when serving starts; the file is a few hundred bytes, so it is read
+    /// with blocking I/O.
     pub(crate) fn set_auto(&self, cold_start_cost: Duration, state: Option<PathBuf>) {
         let mut learning = Learning::new(cold_start_cost);
         if let Some(path) = &state {

@@ -290,6 +290,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the file holds, reading it returns a state or a reason;
+        /// it never panics. Arbitrary text, and a good file with one line
+        /// replaced by arbitrary text.
+        #[test]
+        fn reading_never_panics(
+            text in ".{0,300}",
+            line in 0usize..12,
+            replacement in "[a-z_ 0-9.eE+-]{0,40}",
+        ) {
+            let _ = decode(&text, C);
+            let good = encode(&Saved {
+                went_idle_unix_ms: 5,
+                timeout: C,
+                learning: learned(),
+            });
+            let mut lines: Vec<&str> = good.lines().collect();
+            if line < lines.len() {
+                lines[line] = &replacement;
+            }
+            if let Ok(saved) = decode(&lines.join("\n"), C) {
+                let timeout = saved.learning.timeout();
+                proptest::prop_assert!(timeout >= super::super::MIN_TIMEOUT);
+                proptest::prop_assert!(timeout <= super::super::MAX_TIMEOUT);
+            }
+        }
+    }
+
     #[test]
     fn files_are_written_atomically_and_problems_are_one_line() {
         let dir = std::env::temp_dir().join(format!("idle-state-test-{}", std::process::id()));
