@@ -15,6 +15,7 @@ fn ui() {
     // must not change that.
     for name in [
         idle_runtime::ENV_TIMEOUT,
+        idle_runtime::ENV_STATE,
         idle_runtime::ENV_GRACE,
         idle_runtime::ENV_PORT,
         idle_runtime::ENV_MODE,

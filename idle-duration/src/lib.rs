@@ -177,6 +177,45 @@ pub fn parse(input: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_millis(total))
 }
 
+/// What a `timeout` value (`timeout = "..."`, env `IDLE_TIMEOUT`) must look
+/// like, for error messages.
+pub const TIMEOUT_EXPECTED: &str =
+    "a duration such as \"500ms\", \"30s\", \"1m30s\" or \"2h\", or \"auto\"";
+
+/// The keyword that turns on the adaptive timeout.
+pub const AUTO: &str = "auto";
+
+/// A `timeout` value: a duration, or [`AUTO`] for the adaptive timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// A fixed timeout.
+    Fixed(Duration),
+    /// `"auto"`: the server chooses the timeout from the idle gaps it sees.
+    Auto,
+}
+
+/// Parses a `timeout` value: exactly `"auto"`, or a duration as [`parse`]
+/// reads it. Shared by the attribute and the `IDLE_TIMEOUT` variable.
+///
+/// ```
+/// use std::time::Duration;
+/// use idle_duration::{parse_timeout, Timeout};
+///
+/// assert_eq!(parse_timeout("auto"), Ok(Timeout::Auto));
+/// assert_eq!(parse_timeout("30s"), Ok(Timeout::Fixed(Duration::from_secs(30))));
+/// assert!(parse_timeout("Auto").is_err());
+/// ```
+///
+/// # Errors
+///
+/// As [`parse`], for anything but `"auto"`.
+pub fn parse_timeout(input: &str) -> Result<Timeout, DurationError> {
+    if input == AUTO {
+        return Ok(Timeout::Auto);
+    }
+    parse(input).map(Timeout::Fixed)
+}
+
 /// Formats a duration in the grammar that [`parse`] reads, truncated to whole
 /// milliseconds: `90.5 s` prints as `1m30s500ms`, zero as `0ms`.
 ///

@@ -7,14 +7,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use proc_macro2::TokenStream;
+use idle_duration::Timeout;
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Lit, LitStr, Token};
 
 /// The keys, in the order the docs list them.
-pub(crate) const KEYS: [&str; 9] = [
+pub(crate) const KEYS: [&str; 11] = [
     "timeout",
+    "cold_start_cost",
+    "state",
     "grace",
     "addr",
     "ignore",
@@ -36,7 +39,11 @@ pub(crate) enum Addr {
 /// The attribute's values after checking. `None`: the key was not given.
 #[derive(Default)]
 pub(crate) struct Args {
-    pub(crate) timeout: Option<Duration>,
+    pub(crate) timeout: Option<Timeout>,
+    /// With the span of its key, for the check that it goes with `auto`.
+    pub(crate) cold_start_cost: Option<(Duration, Span)>,
+    /// The adaptive timeout's state file, an absolute path.
+    pub(crate) state: Option<String>,
     pub(crate) grace: Option<Duration>,
     pub(crate) addr: Option<Addr>,
     pub(crate) ignore: Option<Vec<String>>,
@@ -61,6 +68,15 @@ pub(crate) fn parse(tokens: TokenStream) -> Result<Args, syn::Error> {
     let parser = |input: ParseStream| parse_all(input, &mut args, &mut report);
     if let Err(error) = parser.parse2(tokens) {
         report(error);
+    }
+    // Combinations, once every key is known.
+    if let Some((_, span)) = args.cold_start_cost {
+        if args.timeout != Some(Timeout::Auto) {
+            report(syn::Error::new(
+                span,
+                "`cold_start_cost` applies only to the adaptive timeout: add `timeout = \"auto\"`, or remove `cold_start_cost`",
+            ));
+        }
     }
     match errors {
         Some(errors) => Err(errors),
@@ -122,7 +138,9 @@ fn parse_all(
 }
 
 enum Value {
+    Timeout(Timeout),
     Duration(Duration),
+    State(String),
     Addr(Addr),
     Ignore(Vec<String>),
     IgnoreHeader(Vec<String>),
@@ -133,7 +151,56 @@ enum Value {
 
 fn parse_value(key: &str, input: ParseStream) -> syn::Result<Value> {
     let value = match key {
-        "timeout" | "grace" | "max_lifetime" => {
+        "timeout" => {
+            let lit = string_literal(key, input)?;
+            let timeout = idle_duration::parse_timeout(&lit.value()).map_err(|error| {
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "invalid `timeout`: {error}; expected {}",
+                        idle_duration::TIMEOUT_EXPECTED
+                    ),
+                )
+            })?;
+            Value::Timeout(timeout)
+        }
+        "cold_start_cost" => {
+            let lit = string_literal(key, input)?;
+            let duration = idle_duration::parse(&lit.value()).map_err(|error| {
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "invalid `cold_start_cost`: {error}; expected {}",
+                        idle_duration::EXPECTED
+                    ),
+                )
+            })?;
+            // The adaptive timeout chooses within 1 s to 1 h (see
+            // idle_runtime::adaptive::{MIN_TIMEOUT, MAX_TIMEOUT}); its 2x
+            // guarantee needs break-even, the cost itself, in that range.
+            if duration < Duration::from_secs(1) || duration > Duration::from_secs(3600) {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "invalid `cold_start_cost`: {:?} is outside 1s to 1h, the range the adaptive timeout chooses from",
+                        lit.value()
+                    ),
+                ));
+            }
+            Value::Duration(duration)
+        }
+        "state" => {
+            let lit = string_literal(key, input)?;
+            let path = lit.value();
+            if !std::path::Path::new(&path).is_absolute() {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!("invalid `state`: {path:?} is not an absolute path; expected a file path such as \"/var/lib/app/idle.state\""),
+                ));
+            }
+            Value::State(path)
+        }
+        "grace" | "max_lifetime" => {
             let lit = string_literal(key, input)?;
             let duration = idle_duration::parse(&lit.value()).map_err(|error| {
                 syn::Error::new(
@@ -217,7 +284,11 @@ fn store(args: &mut Args, key: &syn::Ident, value: Value) -> syn::Result<()> {
         Ok(())
     }
     match (key.to_string().as_str(), value) {
-        ("timeout", Value::Duration(d)) => set(&mut args.timeout, key, d),
+        ("timeout", Value::Timeout(t)) => set(&mut args.timeout, key, t),
+        ("cold_start_cost", Value::Duration(d)) => {
+            set(&mut args.cold_start_cost, key, (d, key.span()))
+        }
+        ("state", Value::State(path)) => set(&mut args.state, key, path),
         ("grace", Value::Duration(d)) => set(&mut args.grace, key, d),
         ("max_lifetime", Value::Duration(d)) => set(&mut args.max_lifetime, key, d),
         ("status", Value::Status(path)) => set(&mut args.status, key, path),
@@ -234,6 +305,8 @@ fn store(args: &mut Args, key: &syn::Ident, value: Value) -> syn::Result<()> {
 fn example(key: &str) -> &'static str {
     match key {
         "timeout" => "\"30s\"",
+        "cold_start_cost" => "\"30s\"",
+        "state" => "\"/var/lib/app/idle.state\"",
         "grace" => "\"10s\"",
         "addr" => "\"0.0.0.0:8080\"",
         "ignore" => "[\"/healthz\"]",
@@ -439,7 +512,10 @@ mod tests {
             crate = "my::rt"
         ))
         .unwrap();
-        assert_eq!(args.timeout.unwrap(), Duration::from_secs(90));
+        assert_eq!(
+            args.timeout.unwrap(),
+            Timeout::Fixed(Duration::from_secs(90))
+        );
         assert_eq!(args.grace.unwrap(), Duration::from_millis(500));
         assert_eq!(
             args.addr.unwrap(),
@@ -465,7 +541,7 @@ mod tests {
         let far = error_of(quote!(port = 8080));
         assert!(!far.contains("did you mean"), "{far}");
         assert!(
-            far.contains("`timeout`, `grace`, `addr`, `ignore`, `ignore_header`, `status`, `max_lifetime`, `on_shutdown`, `crate`"),
+            far.contains("`timeout`, `cold_start_cost`, `state`, `grace`, `addr`, `ignore`, `ignore_header`, `status`, `max_lifetime`, `on_shutdown`, `crate`"),
             "{far}"
         );
     }
@@ -527,6 +603,39 @@ mod tests {
         assert!(error_of(quote!(ignore_header = "bad header")).contains("invalid header name"));
         assert!(error_of(quote!(ignore_header = 1)).contains("found an integer"));
         assert!(error_of(quote!(ignore_headers = "x")).contains("did you mean `ignore_header`?"));
+    }
+
+    #[test]
+    fn adaptive_keys() {
+        let args = parse(quote!(
+            timeout = "auto",
+            cold_start_cost = "2s",
+            state = "/var/lib/app/idle.state"
+        ))
+        .unwrap();
+        assert_eq!(args.timeout, Some(Timeout::Auto));
+        assert_eq!(args.cold_start_cost.unwrap().0, Duration::from_secs(2));
+        assert_eq!(args.state.unwrap(), "/var/lib/app/idle.state");
+        // `state` alone is fine: IDLE_TIMEOUT=auto may turn auto on.
+        assert!(parse(quote!(timeout = "30s", state = "/s")).is_ok());
+        let without_auto = error_of(quote!(cold_start_cost = "2s"));
+        assert!(
+            without_auto.contains("add `timeout = \"auto\"`"),
+            "{without_auto}"
+        );
+        assert!(error_of(quote!(timeout = "10s", cold_start_cost = "2s")).contains("applies only"));
+        assert!(error_of(quote!(timeout = "Auto")).contains("or \"auto\""));
+        assert!(
+            error_of(quote!(timeout = "auto", cold_start_cost = "500ms"))
+                .contains("outside 1s to 1h")
+        );
+        assert!(
+            error_of(quote!(timeout = "auto", cold_start_cost = "2h")).contains("outside 1s to 1h")
+        );
+        assert!(error_of(quote!(state = "idle.state")).contains("not an absolute path"));
+        assert!(
+            error_of(quote!(cold_start_costs = "2s")).contains("did you mean `cold_start_cost`?")
+        );
     }
 
     #[test]

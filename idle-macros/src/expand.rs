@@ -20,6 +20,7 @@ use crate::{args, signature};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+const DEFAULT_COLD_START_COST: Duration = Duration::from_secs(30);
 const DEFAULT_ADDR: &str = "0.0.0.0:8080";
 
 pub(crate) fn idle_server(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -62,7 +63,29 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
     let krate = args
         .krate
         .unwrap_or_else(|| syn::parse_quote!(::idle_runtime));
-    let timeout_ms = millis(args.timeout.unwrap_or(DEFAULT_TIMEOUT));
+    let (timeout_ms, auto_timeout) = match args.timeout {
+        Some(idle_duration::Timeout::Auto) => {
+            let cost = millis(
+                args.cold_start_cost
+                    .map_or(DEFAULT_COLD_START_COST, |(cost, _)| cost),
+            );
+            (
+                millis(DEFAULT_TIMEOUT),
+                quote!(::core::option::Option::Some(#cost)),
+            )
+        }
+        Some(idle_duration::Timeout::Fixed(timeout)) => {
+            (millis(timeout), quote!(::core::option::Option::None))
+        }
+        None => (
+            millis(DEFAULT_TIMEOUT),
+            quote!(::core::option::Option::None),
+        ),
+    };
+    let state = match &args.state {
+        Some(path) => quote!(::core::option::Option::Some(#path)),
+        None => quote!(::core::option::Option::None),
+    };
     let grace_ms = millis(args.grace.unwrap_or(DEFAULT_GRACE));
     let addr = match args.addr {
         Some(Addr::Unix(path)) => {
@@ -125,6 +148,8 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
             #krate::__private::run(
                 #krate::__private::MacroConfig {
                     timeout_ms: #timeout_ms,
+                    auto_cold_start_cost_ms: #auto_timeout,
+                    state: #state,
                     grace_ms: #grace_ms,
                     addr: #addr,
                     ignore: &[#(#ignore),*],
@@ -255,6 +280,37 @@ mod tests {
             code.contains("Ipv4Addr :: new (0u8 , 0u8 , 0u8 , 0u8) , 8080u16"),
             "{code}"
         );
+    }
+
+    #[test]
+    fn auto_passes_the_cold_start_cost_and_the_state_file() {
+        let code = expand(
+            quote!(timeout = "auto", cold_start_cost = "2s", state = "/s/idle"),
+            quote!(
+                async fn main() -> Router {
+                    Router::new()
+                }
+            ),
+        );
+        assert!(
+            code.contains(
+                "auto_cold_start_cost_ms : :: core :: option :: Option :: Some (2000u64)"
+            ),
+            "{code}"
+        );
+        assert!(
+            code.contains("state : :: core :: option :: Option :: Some (\"/s/idle\")"),
+            "{code}"
+        );
+        let default = expand(
+            quote!(timeout = "auto"),
+            quote!(
+                async fn main() -> Router {
+                    Router::new()
+                }
+            ),
+        );
+        assert!(default.contains("Some (30000u64)"), "{default}");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! | setting   | default          | environment override                     |
 //! |-----------|------------------|------------------------------------------|
-//! | `timeout` | 30 s             | `IDLE_TIMEOUT` (duration)                |
+//! | `timeout` | 30 s             | `IDLE_TIMEOUT` (duration or `auto`)      |
+//! | `auto_timeout` | off         | `IDLE_TIMEOUT=auto`                      |
+//! | `state`   | none             | `IDLE_STATE` (absolute path)             |
 //! | `grace`   | 10 s             | `IDLE_GRACE` (duration)                  |
 //! | `addr`    | `0.0.0.0:8080`   | `PORT` replaces the port (0 to 65535); ignored, with a warning, for a Unix socket |
 //! | `ignore`  | none             | none                                     |
@@ -42,8 +44,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The environment variable that overrides [`Config::timeout`].
+/// The environment variable that overrides [`Config::timeout`], or with
+/// the value `auto` turns on [`Config::auto_timeout`].
 pub const ENV_TIMEOUT: &str = "IDLE_TIMEOUT";
+/// The environment variable that overrides [`Config::state`].
+pub const ENV_STATE: &str = "IDLE_STATE";
 /// The environment variable that overrides [`Config::grace`].
 pub const ENV_GRACE: &str = "IDLE_GRACE";
 /// The environment variable that replaces the port of [`Config::addr`].
@@ -72,6 +77,42 @@ impl std::fmt::Display for IdleMode {
     }
 }
 
+/// The adaptive timeout's settings (`timeout = "auto"`): see
+/// [`adaptive`](crate::adaptive).
+///
+/// ```
+/// use std::time::Duration;
+/// use idle_runtime::{AutoTimeout, Config};
+///
+/// let config = Config::default().with_auto_timeout(Duration::from_secs(2));
+/// assert_eq!(config.auto_timeout, Some(AutoTimeout::new(Duration::from_secs(2))));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AutoTimeout {
+    /// How many idle seconds one cold start is worth to you: the latency
+    /// your users wait, priced in the idle time you would pay to avoid it.
+    /// With no history the timeout is this (break-even). The policy works
+    /// within 1 s to 1 h and clamps values outside. Default 30 s.
+    pub cold_start_cost: Duration,
+}
+
+impl AutoTimeout {
+    /// The default [`cold_start_cost`](AutoTimeout::cold_start_cost).
+    pub const DEFAULT_COLD_START_COST: Duration = Duration::from_secs(30);
+
+    /// The adaptive timeout with this cold-start cost.
+    pub fn new(cold_start_cost: Duration) -> Self {
+        AutoTimeout { cold_start_cost }
+    }
+}
+
+impl Default for AutoTimeout {
+    fn default() -> Self {
+        AutoTimeout::new(Self::DEFAULT_COLD_START_COST)
+    }
+}
+
 /// How long to stay up without activity, how long to drain, where to listen,
 /// and which paths never count as activity.
 ///
@@ -90,8 +131,16 @@ impl std::fmt::Display for IdleMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Shut down after this long without activity. Default 30 s.
+    /// Shut down after this long without activity, unless
+    /// [`auto_timeout`](Config::auto_timeout) is set. Default 30 s.
     pub timeout: Duration,
+    /// Choose the timeout from the idle gaps seen, instead of `timeout`.
+    /// Default off.
+    pub auto_timeout: Option<AutoTimeout>,
+    /// Where the adaptive timeout keeps what it has learned across
+    /// restarts; used only with [`auto_timeout`](Config::auto_timeout).
+    /// Default none (history lives in memory).
+    pub state: Option<PathBuf>,
     /// The longest drain once shutdown has started. Default 10 s.
     pub grace: Duration,
     /// Where to listen when the process was not given a socket by socket
@@ -119,6 +168,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             timeout: Duration::from_secs(30),
+            auto_timeout: None,
+            state: None,
             grace: Duration::from_secs(10),
             addr: ListenAddr::Tcp(SocketAddr::V4(SocketAddrV4::new(
                 Ipv4Addr::UNSPECIFIED,
@@ -134,9 +185,24 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Sets [`timeout`](Config::timeout).
+    /// Sets a fixed [`timeout`](Config::timeout), turning the adaptive
+    /// timeout off.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self.auto_timeout = None;
+        self
+    }
+
+    /// Turns on the adaptive timeout ([`auto_timeout`](Config::auto_timeout))
+    /// with this cold-start cost.
+    pub fn with_auto_timeout(mut self, cold_start_cost: Duration) -> Self {
+        self.auto_timeout = Some(AutoTimeout::new(cold_start_cost));
+        self
+    }
+
+    /// Sets [`state`](Config::state), the adaptive timeout's state file.
+    pub fn with_state(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state = Some(path.into());
         self
     }
 
@@ -191,8 +257,9 @@ impl Config {
         &self.mode_reason
     }
 
-    /// Applies the environment overrides `IDLE_TIMEOUT`, `IDLE_GRACE`,
-    /// `PORT` and `IDLE_MODE` of this process, and detects the platform when
+    /// Applies the environment overrides `IDLE_TIMEOUT` (a duration, or
+    /// `auto`), `IDLE_STATE`, `IDLE_GRACE`, `PORT` and `IDLE_MODE` of this
+    /// process, and detects the platform when
     /// `IDLE_MODE` is unset (see [`IdleMode`] and the crate docs, "Platforms").
     ///
     /// # Errors
@@ -212,7 +279,34 @@ impl Config {
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<Self, ConfigError> {
         if let Some(value) = lookup(ENV_TIMEOUT) {
-            self.timeout = parse_duration(ENV_TIMEOUT, value)?;
+            let text = utf8(ENV_TIMEOUT, value, idle_duration::TIMEOUT_EXPECTED)?;
+            match idle_duration::parse_timeout(&text) {
+                Ok(idle_duration::Timeout::Fixed(timeout)) => self = self.with_timeout(timeout),
+                // Keep a cold-start cost given in code; else the default.
+                Ok(idle_duration::Timeout::Auto) => {
+                    self.auto_timeout = Some(self.auto_timeout.unwrap_or_default());
+                }
+                Err(error) => {
+                    return Err(ConfigError {
+                        variable: ENV_TIMEOUT,
+                        value: text,
+                        expected: idle_duration::TIMEOUT_EXPECTED,
+                        reason: Some(error.to_string()),
+                    })
+                }
+            }
+        }
+        if let Some(value) = lookup(ENV_STATE) {
+            let path = PathBuf::from(value);
+            if !path.is_absolute() {
+                return Err(ConfigError {
+                    variable: ENV_STATE,
+                    value: path.to_string_lossy().into_owned(),
+                    expected: STATE_EXPECTED,
+                    reason: None,
+                });
+            }
+            self.state = Some(path);
         }
         if let Some(value) = lookup(ENV_GRACE) {
             self.grace = parse_duration(ENV_GRACE, value)?;
@@ -355,6 +449,8 @@ impl std::error::Error for AddrParseError {}
 
 const MODE_EXPECTED: &str = "`exit` or `drain-only`";
 
+const STATE_EXPECTED: &str = "an absolute file path such as \"/var/lib/app/idle.state\"";
+
 /// Platform detection, first match wins: the variable, the mode, the reason.
 const PLATFORMS: [(&str, IdleMode, &str); 4] = [
     (
@@ -410,7 +506,7 @@ fn parse_duration(variable: &'static str, value: OsString) -> Result<Duration, C
 /// expected, for example:
 ///
 /// ```text
-/// invalid IDLE_TIMEOUT="30 seconds": expected a duration such as "500ms", "30s", "1m30s" or "2h" (units h, m, s, ms; greater than zero); expected a number at byte 2
+/// invalid IDLE_TIMEOUT="30 seconds": expected a duration such as "500ms", "30s", "1m30s" or "2h", or "auto"; expected a number at byte 2
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -526,6 +622,40 @@ mod tests {
             with_env(&[("PORT", "0")]).unwrap().addr,
             "0.0.0.0:0".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn auto_and_the_state_file_come_from_the_environment() {
+        let config =
+            with_env(&[("IDLE_TIMEOUT", "auto"), ("IDLE_STATE", "/tmp/idle.state")]).unwrap();
+        assert_eq!(config.auto_timeout, Some(AutoTimeout::default()));
+        assert_eq!(config.state, Some(PathBuf::from("/tmp/idle.state")));
+        // A cost given in code survives `auto`; a duration turns auto off.
+        let lookup = |value: &'static str| {
+            move |name: &str| (name == ENV_TIMEOUT).then(|| OsString::from(value))
+        };
+        let coded = Config::default().with_auto_timeout(Duration::from_secs(2));
+        let auto = coded.clone().apply_env_from(lookup("auto")).unwrap();
+        assert_eq!(
+            auto.auto_timeout,
+            Some(AutoTimeout::new(Duration::from_secs(2)))
+        );
+        let fixed = coded.apply_env_from(lookup("45s")).unwrap();
+        assert_eq!(
+            (fixed.auto_timeout, fixed.timeout),
+            (None, Duration::from_secs(45))
+        );
+
+        for (variable, value, expected) in [
+            ("IDLE_TIMEOUT", "Auto", "or \"auto\""),
+            ("IDLE_TIMEOUT", "", "or \"auto\""),
+            ("IDLE_STATE", "idle.state", "expected an absolute file path"),
+            ("IDLE_STATE", "", "expected an absolute file path"),
+        ] {
+            let error = with_env(&[(variable, value)]).unwrap_err();
+            assert_eq!((error.variable(), error.value()), (variable, value));
+            assert!(error.to_string().contains(expected), "{error}");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod adaptive;
 mod config;
 mod connection;
 mod layer;
@@ -18,18 +19,21 @@ pub mod watchdog;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use adaptive::TimeoutSource;
 pub use config::{
-    AddrParseError, Config, ConfigError, IdleMode, ListenAddr, ENV_GRACE, ENV_MODE, ENV_PORT,
-    ENV_TIMEOUT,
+    AddrParseError, AutoTimeout, Config, ConfigError, IdleMode, ListenAddr, ENV_GRACE, ENV_MODE,
+    ENV_PORT, ENV_STATE, ENV_TIMEOUT,
 };
 /// Serves the router that the function returns until the server is idle,
 /// then drains and exits.
 ///
 /// Goes on `async fn main() -> axum::Router` or
 /// `async fn main() -> Result<axum::Router, E>` (with `E: Display`, or
-/// `Debug`). Keys, all optional: `timeout` (default `"30s"`), `grace`
-/// (`"10s"`), `addr` (`"0.0.0.0:8080"`), `ignore` (`[]`), `crate`
-/// (`"::idle_runtime"`). See the [crate documentation](crate) for what each
+/// `Debug`). Keys, all optional: `timeout` (default `"30s"`, or `"auto"`
+/// for the [adaptive timeout](crate::adaptive)), `cold_start_cost` (with
+/// `"auto"` only; `"30s"`, within 1 s to 1 h), `state` (an absolute path,
+/// the adaptive timeout's state file), `grace` (`"10s"`), `addr`
+/// (`"0.0.0.0:8080"`), `ignore` (`[]`), `crate` (`"::idle_runtime"`). See the [crate documentation](crate) for what each
 /// means, the activity rules and the exit codes.
 ///
 /// # Examples

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::adaptive::TimeoutSource;
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 use crate::{IdleMode, ListenAddr};
 
@@ -22,6 +23,7 @@ fn has_subscriber() -> bool {
 pub(crate) struct Listening<'a> {
     pub(crate) addr: &'a ListenAddr,
     pub(crate) timeout: Duration,
+    pub(crate) timeout_source: TimeoutSource,
     pub(crate) grace: Duration,
     pub(crate) activated: bool,
     pub(crate) mode: IdleMode,
@@ -32,6 +34,7 @@ pub(crate) fn listening(event: &Listening<'_>) {
     let Listening {
         addr,
         timeout,
+        timeout_source,
         grace,
         activated,
         mode,
@@ -49,7 +52,10 @@ pub(crate) fn listening(event: &Listening<'_>) {
     };
     let (timeout, grace) = (fmt_duration(timeout), fmt_duration(grace));
     let exit = match mode {
-        IdleMode::Exit => format!("idle timeout {timeout}"),
+        IdleMode::Exit if timeout_source == TimeoutSource::Fixed => {
+            format!("idle timeout {timeout}")
+        }
+        IdleMode::Exit => format!("idle timeout {timeout} ({timeout_source})"),
         IdleMode::DrainOnly => "no idle exit (drain-only)".to_owned(),
     };
     if has_subscriber() {
@@ -141,16 +147,6 @@ pub(crate) fn stalled_client() {
     }
 }
 
-/// A warning about the configuration, such as an override that does not
-/// apply: always visible (on stderr without a subscriber).
-pub(crate) fn warning(message: &str) {
-    if has_subscriber() {
-        tracing::warn!(target: "idle_runtime", "{message}");
-    } else {
-        eprintln!("idle: warning: {message}");
-    }
-}
-
 /// `n` followed by `one` or `many`: "1 request", "2 requests".
 fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -194,6 +190,23 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
         );
     } else {
         eprintln!("idle: exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}");
+    }
+}
+
+/// A problem that does not stop the server, such as a state file that
+/// cannot be read: one line, `idle: warning: ...` on stderr when no
+/// subscriber is installed, a `tracing` warning otherwise.
+pub(crate) fn warning(message: &str) {
+    let line: String = message
+        .split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ");
+    if has_subscriber() {
+        tracing::warn!(target: "idle_runtime", "{line}");
+    } else {
+        eprintln!("idle: warning: {line}");
     }
 }
 

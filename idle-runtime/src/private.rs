@@ -17,6 +17,10 @@ use crate::{log, Config};
 #[allow(missing_debug_implementations)]
 pub struct MacroConfig {
     pub timeout_ms: u64,
+    /// `timeout = "auto"`: the cold-start cost, checked to lie in 1 s to 1 h.
+    pub auto_cold_start_cost_ms: Option<u64>,
+    /// The adaptive timeout's state file, an absolute path.
+    pub state: Option<&'static str>,
     pub grace_ms: u64,
     pub addr: ListenAddr,
     pub ignore: &'static [&'static str],
@@ -70,6 +74,8 @@ where
 {
     let MacroConfig {
         timeout_ms,
+        auto_cold_start_cost_ms,
+        state,
         grace_ms,
         addr,
         ignore,
@@ -90,6 +96,12 @@ where
         );
     if let Some(millis) = max_lifetime_ms {
         config = config.with_max_lifetime(Duration::from_millis(millis));
+    }
+    if let Some(millis) = auto_cold_start_cost_ms {
+        config = config.with_auto_timeout(Duration::from_millis(millis));
+    }
+    if let Some(path) = state {
+        config = config.with_state(path);
     }
     // Environment first, before anything runs or is bound.
     let config = match config.apply_env() {

@@ -327,7 +327,7 @@ where
         signals,
         activated,
     } = serve;
-    let (timeout, grace, mode) = (config.timeout, config.grace, config.mode);
+    let (grace, mode) = (config.grace, config.mode);
     let mut signals = match signals {
         Some(signals) => signals,
         None => Signals::new()?,
@@ -343,20 +343,16 @@ where
         builder: http_builder(),
         graceful: GracefulShutdown::new(),
         open: Arc::new(AtomicUsize::new(0)),
-        timeout,
     };
 
     // The idle clock starts when the server can be reached.
     let started = Instant::now();
     tracker.touch();
-    tracker.set_serving(Serving {
-        started,
-        timeout,
-        mode,
-    });
+    tracker.set_serving(Serving { started, mode }, &config);
     log::listening(&log::Listening {
         addr: &listener.local_addr()?,
-        timeout,
+        timeout: tracker.timeout_in_force(),
+        timeout_source: tracker.timeout_source(),
         grace,
         activated,
         mode,
@@ -366,7 +362,7 @@ where
 
     let watchdog = |tracker: Tracker| async move {
         match mode {
-            IdleMode::Exit => tracker.wait_idle(timeout).await,
+            IdleMode::Exit => crate::watchdog::wait_idle_in_force(&tracker).await,
             IdleMode::DrainOnly => std::future::pending().await,
         }
     };
@@ -416,7 +412,7 @@ where
     drop(listener);
     tracker.mark_shutdown();
     notify_systemd(sd_notify::NotifyState::Stopping);
-    log::shutdown_started(reason, timeout, tracker.active());
+    log::shutdown_started(reason, tracker.timeout_in_force(), tracker.active());
 
     let Connections { graceful, open, .. } = connections;
     let drain = async {
@@ -467,7 +463,8 @@ where
         uptime: started.elapsed(),
         requests,
     };
-    log::exiting(&report, timeout);
+    tracker.save_state();
+    log::exiting(&report, tracker.timeout_in_force());
     Ok(report)
 }
 
@@ -513,7 +510,6 @@ struct Connections<S> {
     graceful: GracefulShutdown,
     /// Connection tasks still running, for the drain's report.
     open: Arc<AtomicUsize>,
-    timeout: Duration,
 }
 
 impl<S, B> Connections<S>
@@ -529,7 +525,9 @@ where
 {
     /// Serves `stream` on a task of its own until it closes.
     fn spawn(&self, stream: Stream) {
-        let conn = Conn::accepted(self.layer.tracker(), self.timeout);
+        let tracker = self.layer.tracker();
+        // The timeout in force now bounds this connection's split heads.
+        let conn = Conn::accepted(tracker, tracker.timeout_in_force());
         let service =
             ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
         let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));

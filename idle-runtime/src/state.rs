@@ -43,15 +43,23 @@ impl ActivityWord {
         ActivityWord(AtomicU64::new(0))
     }
 
-    /// Starts an activity: one `fetch_add`.
-    pub(crate) fn begin(&self) {
+    /// Starts an activity: one `fetch_add`. Returns the reading just
+    /// before it, which says whether the count left zero and, if so, since
+    /// when the tracker had been idle.
+    pub(crate) fn begin(&self) -> State {
         // AcqRel: an activity's start is ordered with everything that reads
-        // the word after it, in particular the watchdog's Acquire load.
+        // the word after it, in particular the watchdog's Acquire load; and
+        // the previous value carries the end time published by the last
+        // `end` (its Release), so an idle gap measured from it is exact.
         let previous = self.0.fetch_add(1, Ordering::AcqRel);
         debug_assert!(
             previous & COUNT_MASK < COUNT_MASK,
             "more than 16 million simultaneous activities (leaked guards?)"
         );
+        State {
+            active: previous & COUNT_MASK,
+            last_end_ms: previous >> COUNT_BITS,
+        }
     }
 
     /// Ends an activity. With `Some(now_ms)` the end time is raised to

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 
+use crate::adaptive::TimeoutSource;
 use crate::{IdleMode, Tracker};
 
 /// A snapshot of a server's activity, from [`Tracker::status`] or
@@ -31,27 +32,37 @@ pub struct Status {
     pub mode: Option<IdleMode>,
     /// Whether the shutdown has started.
     pub shutting_down: bool,
+    /// The idle timeout in force, or `None` before serving starts. With
+    /// `timeout = "auto"` it changes as idle gaps are learned.
+    pub timeout: Option<Duration>,
+    /// Where [`timeout`](Status::timeout) comes from (`fixed`,
+    /// `auto: break-even`, `auto: learned from N gaps`), or `None` before
+    /// serving starts.
+    pub timeout_source: Option<TimeoutSource>,
 }
 
 impl Status {
     /// The snapshot as a JSON object, durations in milliseconds:
-    /// `{"active":0,"idle_for_ms":1200,"until_idle_ms":28800,"requests":7,"uptime_ms":60000,"mode":"exit","shutting_down":false}`.
+    /// `{"active":0,"idle_for_ms":1200,"until_idle_ms":28800,"requests":7,"uptime_ms":60000,"mode":"exit","shutting_down":false,"timeout_ms":30000,"timeout_source":"fixed"}`.
     pub fn to_json(&self) -> String {
         fn millis(duration: Option<Duration>) -> String {
             duration.map_or_else(|| "null".to_owned(), |d| d.as_millis().to_string())
         }
-        let mode = self
-            .mode
-            .map_or_else(|| "null".to_owned(), |mode| format!("\"{mode}\""));
+        fn string(value: Option<impl std::fmt::Display>) -> String {
+            // Every value shown is plain ASCII without quotes or escapes.
+            value.map_or_else(|| "null".to_owned(), |value| format!("\"{value}\""))
+        }
         format!(
-            "{{\"active\":{},\"idle_for_ms\":{},\"until_idle_ms\":{},\"requests\":{},\"uptime_ms\":{},\"mode\":{},\"shutting_down\":{}}}",
+            "{{\"active\":{},\"idle_for_ms\":{},\"until_idle_ms\":{},\"requests\":{},\"uptime_ms\":{},\"mode\":{},\"shutting_down\":{},\"timeout_ms\":{},\"timeout_source\":{}}}",
             self.active,
             millis(self.idle_for),
             millis(self.until_idle),
             self.requests,
             millis(self.uptime),
-            mode,
+            string(self.mode),
             self.shutting_down,
+            millis(self.timeout),
+            string(self.timeout_source),
         )
     }
 }
@@ -87,10 +98,21 @@ mod tests {
             uptime: Some(Duration::from_millis(1500)),
             mode: Some(IdleMode::DrainOnly),
             shutting_down: false,
+            timeout: Some(Duration::from_millis(5218)),
+            timeout_source: Some(TimeoutSource::Learned { gaps: 12 }),
         };
         assert_eq!(
             status.to_json(),
-            r#"{"active":2,"idle_for_ms":null,"until_idle_ms":null,"requests":9,"uptime_ms":1500,"mode":"drain-only","shutting_down":false}"#
+            r#"{"active":2,"idle_for_ms":null,"until_idle_ms":null,"requests":9,"uptime_ms":1500,"mode":"drain-only","shutting_down":false,"timeout_ms":5218,"timeout_source":"auto: learned from 12 gaps"}"#
         );
+        let before = Status {
+            mode: None,
+            timeout: None,
+            timeout_source: None,
+            ..status
+        };
+        assert!(before
+            .to_json()
+            .ends_with(r#""timeout_ms":null,"timeout_source":null}"#));
     }
 }

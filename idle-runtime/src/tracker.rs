@@ -13,6 +13,12 @@
 //! (see `state.rs`), so the watchdog decides "idle" from one consistent
 //! reading. Starting an activity is one `fetch_add`; ending one is a short
 //! compare-and-swap loop. No lock, no allocation, no timer per request.
+//!
+//! With the adaptive timeout, the tracker also records idle gaps: the
+//! `fetch_add` that starts an activity returns the previous word, so the
+//! moment the count leaves zero is known for free, together with when the
+//! idle period began. Only then is the clock read (and, for a gap of a
+//! second or more, a lock taken): see [`adaptive`](crate::adaptive).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,8 +27,9 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
+use crate::adaptive::{TimeoutInForce, TimeoutSource};
 use crate::state::{ActivityWord, State, MAX_MILLIS};
-use crate::{IdleMode, Status};
+use crate::{Config, IdleMode, Status};
 
 /// Counts running activities and remembers when the last one ended.
 ///
@@ -74,13 +81,15 @@ struct Inner {
     /// What the server using this tracker serves with, for [`Status`].
     /// Read by status queries only, never on the request path.
     serving: Mutex<Option<Serving>>,
+    /// The idle timeout in force (fixed or adaptive), for the watchdog and
+    /// the status; records idle gaps when adaptive.
+    timeout: TimeoutInForce,
 }
 
 /// The settings of the server that uses a tracker, for [`Status`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Serving {
     pub(crate) started: Instant,
-    pub(crate) timeout: Duration,
     pub(crate) mode: IdleMode,
 }
 
@@ -97,6 +106,7 @@ impl Tracker {
                 silent_zero: Notify::new(),
                 shutdown: watch::Sender::new(false),
                 serving: Mutex::new(None),
+                timeout: TimeoutInForce::default(),
             }),
         }
     }
@@ -165,13 +175,14 @@ impl Tracker {
         let serving = *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner());
         let idle_for = (state.active == 0)
             .then(|| now.saturating_duration_since(self.instant_at(state.last_end_ms)));
-        let until_idle = match (serving, idle_for) {
+        let timeout = serving.map(|_| self.timeout_in_force());
+        let until_idle = match (serving, timeout, idle_for) {
             (
                 Some(Serving {
-                    timeout,
                     mode: IdleMode::Exit,
                     ..
                 }),
+                Some(timeout),
                 Some(idle_for),
             ) => Some(timeout.saturating_sub(idle_for)),
             _ => None,
@@ -184,11 +195,56 @@ impl Tracker {
             uptime: serving.map(|s| now.saturating_duration_since(s.started)),
             mode: serving.map(|s| s.mode),
             shutting_down: self.is_shutting_down(),
+            timeout,
+            timeout_source: serving.map(|_| self.inner.timeout.source()),
         }
     }
 
-    pub(crate) fn set_serving(&self, serving: Serving) {
+    /// Records what a server serves with, and sets the timeout in force:
+    /// fixed, or adaptive (reading the state file, if any).
+    pub(crate) fn set_serving(&self, serving: Serving, config: &Config) {
+        match &config.auto_timeout {
+            Some(auto) => self
+                .inner
+                .timeout
+                .set_auto(auto.cold_start_cost, config.state.clone()),
+            None => self.inner.timeout.set_fixed(config.timeout),
+        }
         *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+    }
+
+    /// The idle timeout in force for the server using this tracker: the
+    /// fixed one, or the one the adaptive timeout chose last.
+    pub(crate) fn timeout_in_force(&self) -> Duration {
+        self.inner.timeout.get()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn inner_timeout(&self) -> &TimeoutInForce {
+        &self.inner.timeout
+    }
+
+    /// Where the timeout in force comes from.
+    pub(crate) fn timeout_source(&self) -> TimeoutSource {
+        self.inner.timeout.source()
+    }
+
+    /// Resolves when the timeout in force changes; see
+    /// `TimeoutInForce::changed`.
+    pub(crate) fn timeout_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.inner.timeout.changed()
+    }
+
+    /// At exit, with the adaptive timeout and a state file: saves what was
+    /// learned and when the server went idle. A failure is one warning line.
+    pub(crate) fn save_state(&self) {
+        let state = self.state();
+        let idle_since = (state.active == 0).then_some(state.last_end_ms);
+        self.inner.timeout.save(
+            idle_since,
+            self.now_ms_floor(),
+            std::time::SystemTime::now(),
+        );
     }
 
     pub(crate) fn mark_shutdown(&self) {
@@ -287,7 +343,18 @@ impl Tracker {
     /// Starts an activity without a guard; pair with `end` or
     /// `end_silently`.
     pub(crate) fn begin(&self) {
-        self.inner.word.begin();
+        let previous = self.inner.word.begin();
+        // The count left zero: an idle period that began at the previous end
+        // time ends now. With a fixed timeout this costs the branch.
+        if previous.active == 0 && self.inner.timeout.learns() {
+            self.idle_period_ended(previous.last_end_ms);
+        }
+    }
+
+    /// Records the idle gap that has just ended; off the common path.
+    #[cold]
+    fn idle_period_ended(&self, since_ms: u64) {
+        self.inner.timeout.gap_ended(since_ms, self.now_ms_floor());
     }
 
     /// Ends an activity: the count drops and the idle clock restarts from
@@ -556,11 +623,13 @@ mod tests {
         let tracker = Tracker::new();
         let status = tracker.status();
         assert_eq!((status.active, status.mode, status.uptime), (0, None, None));
-        tracker.set_serving(Serving {
-            started: Instant::now(),
-            timeout: Duration::from_secs(30),
-            mode: IdleMode::Exit,
-        });
+        tracker.set_serving(
+            Serving {
+                started: Instant::now(),
+                mode: IdleMode::Exit,
+            },
+            &Config::default(),
+        );
         tokio::time::advance(Duration::from_secs(10)).await;
         let status = tracker.status();
         assert_eq!(status.idle_for, Some(Duration::from_secs(10)));
@@ -583,6 +652,108 @@ mod tests {
         tracker.mark_shutdown();
         assert!(tracker.status().shutting_down);
         tracker.shutdown_started().await;
+    }
+
+    fn auto(tracker: &Tracker, config: &Config) {
+        tracker.set_serving(
+            Serving {
+                started: Instant::now(),
+                mode: IdleMode::Exit,
+            },
+            config,
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_gaps_are_recorded_when_the_count_leaves_zero() {
+        let tracker = Tracker::new();
+        auto(
+            &tracker,
+            &Config::default().with_auto_timeout(Duration::from_secs(30)),
+        );
+        assert_eq!(tracker.timeout_source(), TimeoutSource::BreakEven);
+        assert_eq!(tracker.timeout_in_force(), Duration::from_secs(30));
+
+        // Sub-second gaps and overlapping activities record nothing.
+        tokio::time::advance(Duration::from_millis(900)).await;
+        let first = tracker.keep_awake();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let second = tracker.keep_awake();
+        drop((first, second));
+        assert_eq!(tracker.timeout_source(), TimeoutSource::BreakEven);
+
+        tokio::time::advance(Duration::from_secs(4)).await;
+        drop(tracker.keep_awake());
+        assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
+        let timeout = tracker.timeout_in_force();
+        assert!(timeout > Duration::from_secs(4), "{timeout:?}");
+        assert!(timeout < Duration::from_millis(4200), "{timeout:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn activity_that_did_not_count_does_not_split_a_gap() {
+        // A health check connects and closes after 5 s of idleness, a real
+        // request comes 5 s later: one gap of 10 s, not two.
+        let tracker = Tracker::new();
+        auto(
+            &tracker,
+            &Config::default().with_auto_timeout(Duration::from_secs(30)),
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        tracker.begin();
+        tracker.end_silently();
+        assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
+        tokio::time::advance(Duration::from_secs(5)).await;
+        drop(tracker.begin_request());
+        assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
+        let timeout = tracker.timeout_in_force();
+        assert!(timeout > Duration::from_secs(10), "{timeout:?}");
+        assert!(timeout < Duration::from_millis(10_500), "{timeout:?}");
+        // The next gap is a new one.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        drop(tracker.begin_request());
+        assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 2 });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_timeout_records_nothing() {
+        let tracker = Tracker::new();
+        auto(
+            &tracker,
+            &Config::default().with_timeout(Duration::from_secs(7)),
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        drop(tracker.keep_awake());
+        assert_eq!(tracker.timeout_source(), TimeoutSource::Fixed);
+        assert_eq!(tracker.status().timeout, Some(Duration::from_secs(7)));
+        assert_eq!(tracker.status().timeout_source, Some(TimeoutSource::Fixed));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_state_file_carries_history_to_the_next_start() {
+        let dir = std::env::temp_dir().join(format!("idle-tracker-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state");
+        let config = Config::default()
+            .with_auto_timeout(Duration::from_secs(30))
+            .with_state(&path);
+
+        let first = Tracker::new();
+        auto(&first, &config); // no file yet: a warning, break-even
+        for _ in 0..3 {
+            tokio::time::advance(Duration::from_secs(4)).await;
+            drop(first.keep_awake());
+        }
+        let learned = first.timeout_in_force();
+        first.save_state();
+
+        let second = Tracker::new();
+        auto(&second, &config);
+        // The gap since the first went idle is milliseconds of wall time:
+        // too short to record. The three gaps are back.
+        assert_eq!(second.timeout_source(), TimeoutSource::Learned { gaps: 3 });
+        assert_eq!(second.timeout_in_force(), learned);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -20,6 +20,12 @@
 //! running. The exit
 //! therefore happens at `last activity + timeout` itself (plus the timer's
 //! millisecond granularity), not up to a poll interval later.
+//!
+//! With the adaptive timeout, [`serve`](crate::serve) runs the same loop with
+//! the timeout in force read afresh each turn. It changes only when an idle
+//! gap ends (once per gap, never per request), and a change also wakes the
+//! watchdog, which replans with the new value: a shorter timeout can bring
+//! the deadline earlier than the wake-up planned with the old one.
 
 use std::time::Duration;
 
@@ -44,6 +50,37 @@ pub(crate) async fn wait_idle(tracker: &Tracker, timeout: Duration) {
             Decision::WakeAt(millis) => sleep_until(tracker.instant_at(millis)).await,
             // A timeout beyond the clock's range never expires.
             Decision::Never => std::future::pending().await,
+        }
+    }
+}
+
+/// [`wait_idle`] with the tracker's timeout in force, which may change while
+/// it waits (the adaptive timeout).
+pub(crate) async fn wait_idle_in_force(tracker: &Tracker) {
+    loop {
+        let changed = tracker.timeout_changed();
+        tokio::pin!(changed);
+        // Registered before the timeout is read, so that a change between
+        // the read and the sleep still wakes us.
+        changed.as_mut().enable();
+        let timeout_ms = millis_ceil(tracker.timeout_in_force());
+        let state = tracker.state();
+        match decide(state, tracker.now_ms_floor(), timeout_ms) {
+            Decision::Idle => return,
+            Decision::WakeAt(millis) if state.active > 0 => {
+                tokio::select! {
+                    () = sleep_until(tracker.instant_at(millis)) => {}
+                    () = tracker.silent_zero() => {}
+                    () = &mut changed => {}
+                }
+            }
+            Decision::WakeAt(millis) => {
+                tokio::select! {
+                    () = sleep_until(tracker.instant_at(millis)) => {}
+                    () = &mut changed => {}
+                }
+            }
+            Decision::Never => changed.await,
         }
     }
 }
@@ -187,6 +224,108 @@ mod tests {
         tracker.end_silently();
         let waited = time_to_complete(tracker.wait_idle(TIMEOUT)).await;
         assert_eq!(Instant::now(), start + TIMEOUT, "waited {waited:?}");
+    }
+
+    /// A tracker serving with `config`, its watchdog spawned on the timeout
+    /// in force; the task returns when it decided idle.
+    fn serving(config: &crate::Config) -> (Tracker, tokio::task::JoinHandle<Instant>) {
+        let tracker = Tracker::new();
+        tracker.set_serving(
+            crate::tracker::Serving {
+                started: Instant::now(),
+                mode: crate::IdleMode::Exit,
+            },
+            config,
+        );
+        let idle = tokio::spawn({
+            let tracker = tracker.clone();
+            async move {
+                wait_idle_in_force(&tracker).await;
+                Instant::now()
+            }
+        });
+        (tracker, idle)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_that_shrinks_while_idle_brings_the_deadline_forward() {
+        let (tracker, idle) = serving(&crate::Config::default().with_timeout(TIMEOUT));
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // The watchdog sleeps until 30 s; the new timeout makes it 10 s.
+        tracker.inner_timeout().set_fixed(Duration::from_secs(10));
+        assert_eq!(idle.await.unwrap(), start + Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_that_shrinks_below_the_idle_time_exits_at_once() {
+        let (tracker, idle) = serving(&crate::Config::default().with_timeout(TIMEOUT));
+        let start = Instant::now();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        tracker.inner_timeout().set_fixed(Duration::from_secs(10));
+        assert_eq!(idle.await.unwrap(), start + Duration::from_secs(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_that_grows_postpones_the_deadline() {
+        let (tracker, idle) = serving(&crate::Config::default().with_timeout(TIMEOUT));
+        let start = Instant::now();
+        let guard = tracker.keep_awake();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tracker.inner_timeout().set_fixed(Duration::from_secs(60));
+        drop(guard);
+        assert_eq!(
+            idle.await.unwrap(),
+            start + Duration::from_secs(5) + Duration::from_secs(60)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_timeout_takes_over_at_the_end_of_the_gap_it_learned() {
+        // auto, 30 s a cold start: break-even (30 s) until a gap is seen.
+        let config = crate::Config::default().with_auto_timeout(TIMEOUT);
+        let (tracker, idle) = serving(&config);
+        let start = Instant::now();
+        assert_eq!(tracker.timeout_in_force(), TIMEOUT);
+        // A 10 s gap ends: staying up through such gaps is cheaper than a
+        // cold start, so the timeout becomes just over 10 s.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let request = tracker.begin_request();
+        let learned = tracker.timeout_in_force();
+        assert!(
+            learned > Duration::from_secs(10) && learned < Duration::from_millis(10_500),
+            "{learned:?}"
+        );
+        assert_eq!(
+            tracker.status().timeout_source,
+            Some(crate::TimeoutSource::Learned { gaps: 1 })
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(request);
+        // Idle from 11 s; the watchdog had planned 30 s, and uses the new
+        // timeout instead.
+        assert_eq!(
+            idle.await.unwrap(),
+            start + Duration::from_secs(11) + learned
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_idle_gap_retunes_the_watchdog() {
+        // Gaps of 3 s between short requests, then silence: the server exits
+        // just over 3 s after the last request, not after break-even's 30 s.
+        let config = crate::Config::default().with_auto_timeout(TIMEOUT);
+        let (tracker, idle) = serving(&config);
+        let mut last = Instant::now();
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            drop(tracker.begin_request());
+            last = Instant::now();
+            assert!(!idle.is_finished());
+        }
+        let timeout = tracker.timeout_in_force();
+        assert!(timeout < Duration::from_millis(3200), "{timeout:?}");
+        assert_eq!(idle.await.unwrap(), last + timeout);
     }
 
     #[tokio::test(start_paused = true)]
