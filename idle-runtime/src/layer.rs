@@ -97,21 +97,28 @@ static PROBE_HEADERS: [HeaderName; 2] = [
 
 impl Shared {
     fn is_ignored<B>(&self, request: &Request<B>) -> bool {
-        let path = request.uri().path();
-        if self.ignore.iter().any(|ignored| **ignored == *path) {
-            return true;
+        if !self.ignore.is_empty() {
+            let path = request.uri().path();
+            if self.ignore.iter().any(|ignored| **ignored == *path) {
+                return true;
+            }
         }
-        let headers = request.headers();
-        if headers.is_empty() {
-            return false;
-        }
-        PROBE_HEADERS
-            .iter()
-            .chain(self.ignore_headers.iter())
-            .any(|name| headers.contains_key(name))
-            || headers
-                .get(http::header::USER_AGENT)
-                .is_some_and(|agent| agent.as_bytes().starts_with(b"kube-probe/"))
+        // One pass over the headers, names compared by length first, rather
+        // than a hashed lookup per probe header: a request carries few
+        // headers, and most names differ in length from every probe's.
+        request.headers().iter().any(|(name, value)| {
+            let probe = match name.as_str().len() {
+                10 => {
+                    *name == http::header::USER_AGENT
+                        && value.as_bytes().starts_with(b"kube-probe/")
+                }
+                15 => PROBE_HEADERS.iter().any(|probe| probe == name),
+                _ => false,
+            };
+            probe
+                || (!self.ignore_headers.is_empty()
+                    && self.ignore_headers.iter().any(|ignored| ignored == name))
+        })
     }
 }
 
@@ -554,6 +561,19 @@ mod tests {
             .ignore(["/healthz"]);
         assert!(layer.is_ignored(&request("/healthz")));
         assert!(layer.is_ignored(&with("x-check", "")));
+        // Names of a probe's length that are not probes, among others; an
+        // ignored header named like a standard one.
+        let busy = Request::get("/")
+            .header("accept-encoding", "gzip")
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("user-agent", "Mozilla/5.0")
+            .header("x-check", "1")
+            .body(())
+            .unwrap();
+        assert!(layer.is_ignored(&busy));
+        let layer = ActivityLayer::new(tracker.clone()).ignore_headers([http::header::USER_AGENT]);
+        assert!(layer.is_ignored(&with("user-agent", "Mozilla/5.0")));
+        assert!(!layer.is_ignored(&with("x-forwarded-for", "10.0.0.1")));
     }
 
     /// A body stream fed by a channel, without pulling in tokio-stream.
