@@ -22,8 +22,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_between, assert_idle_exit_after, connect, get_keep_alive, Server, EARLY, LATE, PATIENCE,
-    SERVER, TIMEOUT,
+    assert_between, assert_idle_exit_after, connect, get_keep_alive, h2, Server, EARLY, LATE,
+    PATIENCE, SERVER, TIMEOUT,
 };
 
 // ---------------------------------------------------------------------------
@@ -374,64 +374,4 @@ fn free_addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
-}
-
-mod h2 {
-    //! An HTTP/2 prior-knowledge client over hyper's client connection API,
-    //! with the flow-control windows under the test's control.
-
-    use std::net::SocketAddr;
-
-    use bytes::Bytes;
-    use http_body_util::Empty;
-    use hyper::client::conn::http2;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-
-    pub struct Windows {
-        pub stream: u32,
-        pub connection: u32,
-    }
-
-    impl Default for Windows {
-        fn default() -> Self {
-            Windows {
-                stream: 1 << 20,
-                connection: 1 << 20,
-            }
-        }
-    }
-
-    pub async fn connect(
-        addr: SocketAddr,
-        windows: Windows,
-    ) -> (
-        http2::SendRequest<Empty<Bytes>>,
-        tokio::task::JoinHandle<Result<(), hyper::Error>>,
-    ) {
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .initial_stream_window_size(windows.stream)
-            .initial_connection_window_size(windows.connection)
-            .adaptive_window(false)
-            .handshake(TokioIo::new(tcp))
-            .await
-            .expect("h2c handshake");
-        (sender, tokio::spawn(connection))
-    }
-
-    pub fn request(path: &str) -> hyper::Request<Empty<Bytes>> {
-        hyper::Request::get(format!("http://test{path}"))
-            .body(Empty::new())
-            .unwrap()
-    }
-
-    /// A runtime with its own worker, so that the client's connection task
-    /// runs while the test awaits.
-    pub fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap()
-    }
 }

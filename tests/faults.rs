@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_between, assert_idle_exit_after, connect, env_timeout, requests_served, rss_kib,
+    assert_between, assert_idle_exit_after, connect, env_timeout, h2, requests_served, rss_kib,
     try_get, KeepAlive, Server, EARLY, LATE, PATIENCE, TIMEOUT,
 };
 
@@ -244,63 +244,6 @@ fn a_tower_timeout_cancelling_a_slow_handler_ends_its_activity() {
 // HTTP/2
 // ---------------------------------------------------------------------------
 
-mod h2c {
-    //! A minimal HTTP/2 prior-knowledge client: one TCP connection, many
-    //! streams, over hyper's client connection API.
-
-    use std::net::SocketAddr;
-
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Empty};
-    use hyper::client::conn::http2;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-
-    pub type Sender = http2::SendRequest<Empty<Bytes>>;
-
-    /// Connects and returns the request sender and the connection's task,
-    /// which ends when the server closes the connection.
-    pub async fn connect(
-        addr: SocketAddr,
-    ) -> (Sender, tokio::task::JoinHandle<Result<(), hyper::Error>>) {
-        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-            .await
-            .expect("h2c handshake");
-        (sender, tokio::spawn(connection))
-    }
-
-    pub fn request(path: &str) -> hyper::Request<Empty<Bytes>> {
-        hyper::Request::get(format!("http://test{path}"))
-            .body(Empty::new())
-            .unwrap()
-    }
-
-    /// Sends `GET path` on a new stream and reads the whole body.
-    pub async fn get(sender: &mut Sender, path: &str) -> (u16, String) {
-        sender.ready().await.expect("connection ready");
-        let response = sender.send_request(request(path)).await.expect("response");
-        let status = response.status().as_u16();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("whole body")
-            .to_bytes();
-        (status, String::from_utf8(body.to_vec()).unwrap())
-    }
-}
-
-/// A runtime with its own worker, so that the client's connection task keeps
-/// running (answering pings, sending resets and reading the GOAWAY) between
-/// `block_on` calls.
-fn h2_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 #[test]
 fn http2_prior_knowledge_requests_and_streams_then_an_idle_connection() {
     use http_body_util::BodyExt;
@@ -308,21 +251,21 @@ fn http2_prior_knowledge_requests_and_streams_then_an_idle_connection() {
     let _shared = shared();
     let server = Server::start(&env_timeout());
     let addr = server.addr;
-    let runtime = h2_runtime();
+    let runtime = h2::runtime();
     let (last_activity, connection) = runtime.block_on(async {
-        let (sender, connection) = h2c::connect(addr).await;
+        let (sender, connection) = h2::connect(addr, h2::Windows::default()).await;
         // 20 concurrent streams on the one connection.
         let requests: Vec<_> = (0..20)
             .map(|_| {
                 let mut sender = sender.clone();
-                tokio::spawn(async move { h2c::get(&mut sender, "/").await })
+                tokio::spawn(async move { h2::get(&mut sender, "/").await })
             })
             .collect();
         for request in requests {
             assert_eq!(request.await.unwrap(), (200, "hello".to_owned()));
         }
         // A streaming body, longer than the timeout, read to its end.
-        let (status, body) = h2c::get(&mut sender.clone(), "/stream/6/250").await;
+        let (status, body) = h2::get(&mut sender.clone(), "/stream/6/250").await;
         assert_eq!(status, 200);
         let expected: String = (0..6).map(|i| format!("chunk {i}\n")).collect();
         assert_eq!(body, expected);
@@ -331,7 +274,7 @@ fn http2_prior_knowledge_requests_and_streams_then_an_idle_connection() {
         let mut abandoning = sender.clone();
         abandoning.ready().await.unwrap();
         let response = abandoning
-            .send_request(h2c::request("/stream/100/100"))
+            .send_request(h2::request("/stream/100/100"))
             .await
             .unwrap();
         let mut body = response.into_body();
@@ -365,8 +308,8 @@ fn http2_sigterm_drains_open_streams_then_exits() {
     let _shared = shared();
     let server = Server::start(&[("IDLE_TIMEOUT", "1m")]);
     let addr = server.addr;
-    let runtime = h2_runtime();
-    let (sender, _connection) = runtime.block_on(h2c::connect(addr));
+    let runtime = h2::runtime();
+    let (sender, _connection) = runtime.block_on(h2::connect(addr, h2::Windows::default()));
     // Each stream sends 4 chunks 200 ms apart: it cannot end sooner than
     // 600 ms after it was sent.
     let earliest_end = Instant::now() + Duration::from_millis(600);
@@ -374,7 +317,7 @@ fn http2_sigterm_drains_open_streams_then_exits() {
         .map(|_| {
             let mut sender = sender.clone();
             runtime.spawn(async move {
-                let got = h2c::get(&mut sender, "/stream/4/200").await;
+                let got = h2::get(&mut sender, "/stream/4/200").await;
                 (got, Instant::now())
             })
         })

@@ -197,12 +197,7 @@ pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
 /// cannot be read: one line, `idle: warning: ...` on stderr when no
 /// subscriber is installed, a `tracing` warning otherwise.
 pub(crate) fn warning(message: &str) {
-    let line: String = message
-        .split(['\n', '\r'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" / ");
+    let line = one_line(message);
     if has_subscriber() {
         tracing::warn!(target: "idle_runtime", "{line}");
     } else {
@@ -214,14 +209,18 @@ pub(crate) fn warning(message: &str) {
 /// whatever subscriber is installed, because it is the last thing the
 /// process says.
 pub(crate) fn fatal(message: &str) {
-    // Keep it to one line whatever the error's Display does.
-    let line: String = message
+    eprintln!("idle: error: {}", one_line(message));
+}
+
+/// `message` on one line whatever an error's `Display` does: its lines
+/// trimmed and joined with " / ".
+fn one_line(message: &str) -> String {
+    message
         .split(['\n', '\r'])
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" / ");
-    eprintln!("idle: error: {line}");
+        .join(" / ")
 }
 
 pub(crate) fn stopped_during_setup(reason: ShutdownReason) {
