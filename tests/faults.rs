@@ -16,8 +16,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_between, assert_idle_exit_after, connect, env_timeout, h2, requests_served, rss_kib,
-    try_get, KeepAlive, Server, EARLY, LATE, PATIENCE, TIMEOUT,
+    assert_between, assert_idle_exit_after, assert_requests_served, connect, env_timeout, h2,
+    rss_kib, try_get, KeepAlive, Server, EARLY, LATE, PATIENCE, TIMEOUT,
 };
 
 static LOAD: RwLock<()> = RwLock::new(());
@@ -78,16 +78,6 @@ fn get_timed(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String, Inst
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
     Ok((status, body.to_owned(), written, finished))
-}
-
-#[track_caller]
-fn assert_requests_served(server: &Server, expected: u64) {
-    assert_eq!(
-        requests_served(&server.stderr()),
-        Some(expected),
-        "stderr:\n{}",
-        server.stderr()
-    );
 }
 
 /// Sends `GET path` with `Connection: close` and reads until the server

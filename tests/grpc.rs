@@ -19,8 +19,8 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
 use support::{
-    assert_between, assert_idle_exit_after, env_timeout, requests_served, Server, LATE, PATIENCE,
-    TIMEOUT,
+    assert_between, assert_idle_exit_after, assert_requests_served, env_timeout, Server, LATE,
+    PATIENCE, TIMEOUT,
 };
 use ticker::ticker_client::TickerClient;
 use ticker::{HelloRequest, TicksRequest};
@@ -60,16 +60,6 @@ async fn connect(addr: SocketAddr, user_agent: Option<&str>) -> Channel {
         .connect()
         .await
         .expect("connect to the gRPC server")
-}
-
-#[track_caller]
-fn assert_requests_served(server: &Server, expected: u64) {
-    assert_eq!(
-        requests_served(&server.stderr()),
-        Some(expected),
-        "stderr:\n{}",
-        server.stderr()
-    );
 }
 
 #[test]

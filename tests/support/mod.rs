@@ -379,6 +379,17 @@ pub fn requests_served(stderr: &str) -> Option<u64> {
     before.rsplit(' ').next()?.parse().ok()
 }
 
+/// The exit line says `expected` requests were served.
+#[track_caller]
+pub fn assert_requests_served(server: &Server, expected: u64) {
+    assert_eq!(
+        requests_served(&server.stderr()),
+        Some(expected),
+        "stderr:\n{}",
+        server.stderr()
+    );
+}
+
 /// A keep-alive HTTP/1.1 connection for many requests in a row: the request
 /// bytes and the read buffer are reused, so a load loop measures the server
 /// more than the client. Responses must carry a `Content-Length`.
