@@ -259,7 +259,10 @@ impl<T> TrackedIo<T> {
         }
         if !self.stalled {
             self.stalled = true;
-            crate::log::stalled_client();
+            // Rare, and it ends activity: always visible.
+            crate::log::warning(
+                "closing a connection whose client accepted no response bytes for 30s",
+            );
         }
         Err(io::Error::new(
             io::ErrorKind::TimedOut,
@@ -283,10 +286,11 @@ impl<T> TrackedIo<T> {
         }
     }
 
-    fn wrote<R>(&mut self, cx: &mut Context<'_>, result: Poll<io::Result<R>>) -> Poll<io::Result<R>>
-    where
-        R: Wrote,
-    {
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         // Whatever was read before this write belonged to a request that is
         // being answered, except bytes read after its call: they may be the
         // start of the next head, so they are watched as one (at worst a
@@ -301,7 +305,7 @@ impl<T> TrackedIo<T> {
                 Err(error) => Poll::Ready(Err(error)),
             },
             Poll::Ready(Ok(written)) => {
-                if self.blocked && written.progressed() {
+                if self.blocked && written > 0 {
                     // The client is taking bytes.
                     self.progressed = true;
                 }
@@ -309,23 +313,6 @@ impl<T> TrackedIo<T> {
             }
             ready => ready,
         }
-    }
-}
-
-/// What a write returned: bytes written, or a completed flush.
-trait Wrote {
-    fn progressed(&self) -> bool;
-}
-
-impl Wrote for usize {
-    fn progressed(&self) -> bool {
-        *self > 0
-    }
-}
-
-impl Wrote for () {
-    fn progressed(&self) -> bool {
-        true
     }
 }
 

@@ -135,18 +135,6 @@ pub(crate) fn accept_failed(error: &std::io::Error, failures: u64) {
     }
 }
 
-/// A client accepted no response bytes for 30 s: its connection is closed.
-/// Rare, and it ends activity, so it is always visible (on stderr without a
-/// subscriber).
-pub(crate) fn stalled_client() {
-    const MESSAGE: &str = "closing a connection whose client accepted no response bytes for 30s";
-    if has_subscriber() {
-        tracing::warn!(target: "idle_runtime", "{MESSAGE}");
-    } else {
-        eprintln!("idle: {MESSAGE}");
-    }
-}
-
 /// `n` followed by `one` or `many`: "1 request", "2 requests".
 fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

@@ -419,15 +419,15 @@ where
         graceful.shutdown().await;
         tracker.wait_inactive().await;
     };
-    let abandoned = || Abandoned {
-        connections: open.load(Ordering::Relaxed) as u64,
-        held: tracker.held(),
-    };
+    // What the drain cut short: connections still open (each with work in
+    // flight: idle ones are closed at once), and activities held outside any
+    // connection (keep-awake guards, HTTP/1.1 WebSockets).
+    let abandoned = || open.load(Ordering::Relaxed) as u64 + tracker.held();
     let drain = tokio::select! {
         biased;
-        _ = signals.recv() => Drain::Forced { abandoned: abandoned().total() },
+        _ = signals.recv() => Drain::Forced { abandoned: abandoned() },
         () = drain => Drain::Complete,
-        () = tokio::time::sleep(grace) => Drain::GraceExpired { abandoned: abandoned().total() },
+        () = tokio::time::sleep(grace) => Drain::GraceExpired { abandoned: abandoned() },
     };
     // Requests cut short are not "served": take the count before their
     // connections are dropped.
@@ -488,20 +488,6 @@ fn http_builder() -> auto::Builder<Executor> {
     builder
 }
 
-/// What the drain cut short: connections still open (each with work in
-/// flight: idle ones are closed at once), and activities held outside any
-/// connection (keep-awake guards, WebSockets).
-struct Abandoned {
-    connections: u64,
-    held: u64,
-}
-
-impl Abandoned {
-    fn total(&self) -> u64 {
-        self.connections + self.held
-    }
-}
-
 /// Everything needed to serve one more accepted connection.
 struct Connections<S> {
     service: ActivityService<S>,
@@ -509,6 +495,8 @@ struct Connections<S> {
     builder: auto::Builder<Executor>,
     graceful: GracefulShutdown,
     /// Connection tasks still running, for the drain's report.
+    /// (`GracefulShutdown::count` knows it too, but `shutdown` consumes the
+    /// `GracefulShutdown` before the count is needed.)
     open: Arc<AtomicUsize>,
 }
 

@@ -118,17 +118,13 @@ impl Tracker {
     /// that does the work, so that it is dropped however the task ends:
     /// returning, panicking or being aborted.
     pub fn keep_awake(&self) -> ActivityGuard {
-        self.begin_held();
-        ActivityGuard {
-            tracker: self.clone(),
-            kind: GuardKind::Held,
-        }
+        self.guard(GuardKind::Held)
     }
 
     /// Records activity now without holding it: the idle deadline moves to
     /// now + timeout if that is later than the current one.
     pub fn touch(&self) {
-        self.inner.word.touch(self.now_ms_ceil());
+        self.touch_back(Duration::ZERO);
     }
 
     /// Restarts the idle clock as if activity had ended `back` ago: the
@@ -301,24 +297,29 @@ impl Tracker {
         }
     }
 
-    /// Starts a request's activity: [`keep_awake`](Tracker::keep_awake) and
-    /// one more request in the count.
+    /// Starts a request's activity; the request counts as served when the
+    /// guard drops.
     pub(crate) fn begin_request(&self) -> ActivityGuard {
-        self.begin();
-        ActivityGuard {
-            tracker: self.clone(),
-            kind: GuardKind::Request,
-        }
+        self.guard(GuardKind::Request)
     }
 
     /// Starts an activity that belongs to a connection (an HTTP/2 upgraded
     /// stream): neither a request nor a held activity in the report, since
     /// the drain counts its connection.
     pub(crate) fn begin_connection_guard(&self) -> ActivityGuard {
-        self.begin();
+        self.guard(GuardKind::Connection)
+    }
+
+    /// Starts an activity of `kind`, ended (and reported) by the guard's
+    /// `Drop` according to the same kind.
+    fn guard(&self, kind: GuardKind) -> ActivityGuard {
+        match kind {
+            GuardKind::Held => self.begin_held(),
+            GuardKind::Request | GuardKind::Connection => self.begin(),
+        }
         ActivityGuard {
             tracker: self.clone(),
-            kind: GuardKind::Connection,
+            kind,
         }
     }
 

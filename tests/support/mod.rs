@@ -256,26 +256,24 @@ pub fn get(addr: SocketAddr, path: &str) -> Response {
 }
 
 pub fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
-    let mut stream = connect(addr)?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let finished_at = Instant::now();
-    parse_response(&raw, finished_at)
+    get_over(connect(addr)?, &addr.to_string(), path)
 }
 
 /// `GET path` over the Unix socket at `socket`, with `Connection: close`,
 /// read to the end.
 pub fn unix_get(socket: &std::path::Path, path: &str) -> std::io::Result<Response> {
-    let mut stream = std::os::unix::net::UnixStream::connect(socket)?;
+    let stream = std::os::unix::net::UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(PATIENCE))?;
     stream.set_write_timeout(Some(PATIENCE))?;
+    get_over(stream, "localhost", path)
+}
+
+/// `GET path` with `Connection: close` on a connected `stream`, read to the
+/// end.
+fn get_over(mut stream: impl Read + Write, host: &str, path: &str) -> std::io::Result<Response> {
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
