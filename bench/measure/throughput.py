@@ -2,38 +2,34 @@
 server per design, rounds in alternating order; with each round, the CPU
 time the server used per request, and the memory it holds at the end."""
 
-import re
+import json
+import os
 import subprocess
 
 from .client import wait_200
 from .servers import HOST, cpu_seconds, free_port, log, rotate, rss_kib, stop
 
-
-def parse_wrk(output):
-    rps = float(re.search(r"Requests/sec:\s*([\d.]+)", output).group(1))
-    value, unit = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
-    p99_ms = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    errors = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", output)
-    socket_errors = re.search(r"Socket errors:.*", output)
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    return {
-        "requests": requests,
-        "rps": rps,
-        "p99_ms": p99_ms,
-        "non2xx": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(0) if socket_errors else "",
-    }
+WRK_DONE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_done.lua")
 
 
 def wrk(port, seconds):
+    """One wrk run; its figures come from the `done` hook in wrk_done.lua."""
     result = subprocess.run(
-        ["wrk", "-t2", "-c50", f"-d{seconds}s", "--latency", f"http://{HOST}:{port}/"],
+        ["wrk", "-t2", "-c50", f"-d{seconds}s", "-s", WRK_DONE, f"http://{HOST}:{port}/"],
         capture_output=True,
         text=True,
         timeout=seconds + 30,
         check=True,
     )
-    return parse_wrk(result.stdout)
+    done = json.loads(result.stdout.strip().splitlines()[-1])
+    socket_errors = {k: done[k] for k in ("connect", "read", "write", "timeout") if done[k]}
+    return {
+        "requests": done["requests"],
+        "rps": done["requests"] / (done["duration_us"] / 1e6),
+        "p99_ms": done["p99_us"] / 1e3,
+        "non2xx": done["non2xx"],
+        "socket_errors": socket_errors,
+    }
 
 
 def throughput(servers, rounds, seconds):
