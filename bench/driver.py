@@ -27,7 +27,7 @@ import time
 import figures
 import report
 import svgchart
-from measure.callgrind import instructions_per_request
+from measure.callgrind import COUNTS, instructions_per_request
 from measure.cold_start import cold_start
 from measure.fault import in_flight_fault
 from measure.hyperfine import hyperfine_never_requested
@@ -112,6 +112,7 @@ def measure(args):
         "fault": fault,
         "hyperfine": hyper,
         "instructions_per_request": instructions,
+        "callgrind_counts": list(COUNTS),
         "hyperfine_runs": args.hyperfine_runs,
     }
 
@@ -150,6 +151,7 @@ def main():
     chart(os.path.join(args.out, "chart.svg"), data)
     print()
     print(open(os.path.join(args.out, "RESULTS.md")).read().split("\n## ")[0])
+    print(data["figures"]["ratios_line"])
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ returning its lines."""
 import json
 import signal
 
+import figures
+
 
 def fmt_ms(value):
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
@@ -27,7 +29,17 @@ def describe_code(code):
 
 
 def write(path, data, f):
-    sections = [header, main_table, lateness_section, hyperfine_section, fault_section, rounds_section, cold_section]
+    sections = [
+        title,
+        headline,
+        provenance,
+        main_table,
+        lateness_section,
+        hyperfine_section,
+        fault_section,
+        rounds_section,
+        cold_section,
+    ]
     lines = []
     for section in sections:
         lines += section(data, f)
@@ -36,11 +48,42 @@ def write(path, data, f):
         out.write("\n".join(lines))
 
 
-def header(data, f):
+def title(data, f):
+    return ["# Benchmark results", ""]
+
+
+def headline(data, f):
+    """The first paragraph: instructions per request, deterministic, so the
+    figure to decide on; the other two targets beside it."""
+    met = {k: "met" if v else "missed" for k, v in f["met"].items()}
+    ipr, cpu = f["instructions_per_request"], f["server_cpu_us_per_request"]
+    if ipr:
+        low, high = data["callgrind_counts"]
+        first = (
+            f"**Instructions per request, the headline figure: `#[idle_server]` executes {ipr['idle']:,.0f} "
+            f"user-space instructions per request, bare axum {ipr['bare']:,.0f}: {f['instructions_ratio']:.3f}× "
+            f"(+{ipr['idle'] - ipr['bare']:,.0f}); target ≤ {figures.INSTRUCTIONS_AT_MOST:.2f}×: {met['instructions']}.** "
+            "Counted by valgrind's callgrind over 4 keep-alive connections, as the difference between runs "
+            f"serving {high:,} and {low:,} requests. The count is deterministic: other load on the machine "
+            "does not move it, as it moves throughput and cold start."
+        )
+    else:
+        first = (
+            "**Instructions per request, the headline figure, were not measured in this run** "
+            f"(`--callgrind 0`, as in `BENCH_QUICK=1` smoke runs); the target is ≤ {figures.INSTRUCTIONS_AT_MOST:.2f}× bare axum."
+        )
+    beside = (
+        f"Beside it: throughput in alternating rounds {figures.throughput_for_target(f):.3f}× "
+        f"(target ≥ {figures.THROUGHPUT_AT_LEAST:.2f}×: {met['throughput']}), server CPU time per request "
+        f"{cpu['idle'] / cpu['bare']:.3f}×, cold start {f['cold_ratio']:.2f}× "
+        f"(target ≤ {figures.COLD_START_AT_MOST:.2f}×: {met['cold_start']})."
+    )
+    return [first + " " + beside, ""]
+
+
+def provenance(data, f):
     m, labels = data["machine"], data["labels"]
     lines = [
-        "# Benchmark results",
-        "",
         f"{data['date']} · {m['cores']} cores ({m['cpu']}), Linux {m['kernel']} · {m['rustc']} · "
         f"Python {m['python']} · {m['wrk']}",
         "",
@@ -64,32 +107,25 @@ def header(data, f):
 
 def main_table(data, f):
     rps, cpu, p99, cold, rss, hwm = f["rps"], f["server_cpu_us_per_request"], f["p99"], f["cold"], f["rss_mib"], f["hwm_mib"]
-    t, ratios = data["throughput"], f["throughput_round_ratios"]
-    tp_ratio, paired_ratio, cold_ratio = f["throughput_ratio"], f["throughput_ratio_per_round_median"], f["cold_ratio"]
-    lines = [
+    t, ratios, met = data["throughput"], f["throughput_round_ratios"], f["met"]
+    tp_ratio, paired_ratio = f["throughput_ratio"], f["throughput_ratio_per_round_median"]
+    return [
         "| measurement | bare axum | `#[idle_server]` | seed design | idle / bare | target | |",
         "|---|---:|---:|---:|---:|---|---|",
+        instructions_row(data, f),
         f"| throughput, `wrk -t2 -c50 -d{t['seconds']}s`, median of {t['rounds_n']} rounds | "
         f"{rps['bare']:,.0f} req/s | {rps['idle']:,.0f} req/s | {rps['seed']:,.0f} req/s | "
         f"{tp_ratio:.1%} (per round: median {paired_ratio:.1%}, {min(ratios):.1%}–{max(ratios):.1%}) "
-        f"| ≥ 97% | {verdict(tp_ratio >= 0.97 and paired_ratio >= 0.97)} |",
+        f"| ≥ 97% | {verdict(met['throughput'])} |",
         f"| server CPU time per request under that load (median of rounds) | {cpu['bare']:.2f} µs | "
         f"{cpu['idle']:.2f} µs | {cpu['seed']:.0f} µs | {cpu['idle'] / cpu['bare']:.1%} | | |",
         f"| p99 latency under that load | {p99['bare']:.2f} ms | {p99['idle']:.2f} ms | {p99['seed']:.2f} ms | "
         f"{p99['idle'] / p99['bare']:.2f}× | | |",
         f"| cold start, spawn → first 200, median (min–max) of {cold['bare']['n']} | {fmt_range(cold['bare'])} | "
-        f"{fmt_range(cold['idle'])} | {fmt_range(cold['seed'])} | {cold_ratio:.1%} | ≤ 110%, single-digit ms | "
-        f"{verdict(cold_ratio <= 1.10 and cold['idle']['median'] < 10)} |",
+        f"{fmt_range(cold['idle'])} | {fmt_range(cold['seed'])} | {f['cold_ratio']:.1%} | ≤ 110%, single-digit ms | "
+        f"{verdict(met['cold_start'])} |",
         f"| RSS after the first request (VmRSS, median) | {rss['bare']:.1f} MiB | {rss['idle']:.1f} MiB | "
-        f"{rss['seed']:.1f} MiB | {f['rss_delta_mib']:+.2f} MiB | within 1 MiB | {verdict(abs(f['rss_delta_mib']) <= 1.0)} |",
-    ]
-    ipr = f["instructions_per_request"]
-    if ipr:
-        lines.append(
-            f"| user-space instructions per request (callgrind, 4 keep-alive connections) | {ipr['bare']:,.0f} | "
-            f"{ipr['idle']:,.0f} | | {ipr['idle'] / ipr['bare']:.1%} (+{ipr['idle'] - ipr['bare']:,.0f}) | | |"
-        )
-    return lines + [
+        f"{rss['seed']:.1f} MiB | {f['rss_delta_mib']:+.2f} MiB | within 1 MiB | {verdict(met['rss'])} |",
         f"| peak RSS after the throughput rounds (VmHWM) | {hwm['bare']:.1f} MiB | {hwm['idle']:.1f} MiB | "
         f"{hwm['seed']:.1f} MiB | {hwm['idle'] - hwm['bare']:+.2f} MiB | | |",
         *behaviour_rows(f),
@@ -97,17 +133,34 @@ def main_table(data, f):
     ]
 
 
+def instructions_row(data, f):
+    """The main table's first row: the headline figure, or why it is missing."""
+    ipr = f["instructions_per_request"]
+    if not ipr:
+        return (
+            "| user-space instructions per request (callgrind) | not measured | not measured | | | ≤ 103% | "
+            "skipped (`--callgrind 0`) |"
+        )
+    low, high = data["callgrind_counts"]
+    return (
+        "| user-space instructions per request (callgrind, deterministic; 4 keep-alive connections, "
+        f"{high:,} − {low:,} requests) | {ipr['bare']:,.0f} | {ipr['idle']:,.0f} | | "
+        f"{f['instructions_ratio']:.1%} (+{ipr['idle'] - ipr['bare']:,.0f}) | ≤ 103% | "
+        f"{verdict(f['met']['instructions'])} |"
+    )
+
+
 def behaviour_rows(f):
     """The main table's rows on exit precision and the in-flight fault."""
-    late, fault = f["lateness"], f["fault"]
+    late, fault, met = f["lateness"], f["fault"], f["met"]
     seed1 = late["seed_1s"]
     return [
         f"| idle exit after `last response + 1 s`, median (min–max) of {late['idle']['n']} | never exits | "
         f"{fmt_range(late['idle'])} late | {fmt_range(seed1)} late (poll 1 s) | | ≤ 50 ms | "
-        f"{verdict(late['idle']['max'] <= 50)} |",
+        f"{verdict(met['exit'])} |",
         f"| slow request (3 s, timeout 1 s) + a second request at 2.2 s: both served | no idle exit | "
         f"{fault['idle']['both']}/{fault['idle']['n']} | {fault['seed_1s']['both']}/{fault['seed_1s']['n']} "
-        f"(poll 1 s) | | both, always | {verdict(fault['idle']['both'] == fault['idle']['n'])} |",
+        f"(poll 1 s) | | both, always | {verdict(met['fault'])} |",
     ]
 
 

@@ -7,9 +7,12 @@
 # design as FastAPI + uvicorn), then measures them side by side, alternating
 # between them: throughput and p99 (wrk), cold start, RSS, idle-exit
 # lateness, the in-flight fault, never-requested exec→exit (hyperfine), and
-# user-space instructions per request (valgrind's callgrind: deterministic,
-# so it still compares bare and idle when other load makes wrk noisy).
-# Writes bench/RESULTS.md, bench/results.json and bench/chart.svg.
+# user-space instructions per request (valgrind's callgrind). Instructions per
+# request are the headline figure: deterministic, so they still compare bare
+# and idle when other load makes wrk noisy.
+# Writes bench/RESULTS.md, bench/results.json and bench/chart.svg, and prints
+# the three ratios against their targets (instructions per request, throughput,
+# cold start) as its last line.
 #
 # Installs what it needs: wrk, hyperfine and valgrind with apt-get (Debian), the seed
 # design's pinned Python packages (bench/requirements.txt) into a virtualenv
@@ -71,3 +74,5 @@ PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" bench/driver.py \
 
 elapsed=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
 echo "== done in ${elapsed} s: bench/RESULTS.md, bench/results.json, bench/chart.svg"
+# Last: the three ratios against their targets, as driver.py wrote them.
+"$venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["figures"]["ratios_line"])' bench/results.json

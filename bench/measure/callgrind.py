@@ -13,7 +13,10 @@ from .client import keep_alive_requests, wait_200
 from .servers import Server, free_port, log, stop, wait_exit
 
 
-def instructions_per_request(servers, counts=(1000, 6000)):
+COUNTS = (1000, 6000)  # requests served in the two runs of each server
+
+
+def instructions_per_request(servers, counts=COUNTS):
     """Returns {key: instructions per request}."""
     totals = {s.key: {} for s in servers}
     for count in counts:
