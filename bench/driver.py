@@ -61,7 +61,7 @@ def arguments():
     parser.add_argument("--out", required=True, help="directory for RESULTS.md, results.json, chart.svg")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--cold-runs", type=int, default=25)
+    parser.add_argument("--cold-runs", type=int, default=30)
     parser.add_argument("--exit-runs", type=int, default=12)
     parser.add_argument("--fault-rounds", type=int, default=3)
     parser.add_argument("--hyperfine-runs", type=int, default=10)
@@ -123,7 +123,7 @@ def chart(path, data):
         path,
         [
             (
-                "Cold start: spawn → first 200 (ms, log scale)",
+                "Cold start: exec → first 200 (ms, log scale)",
                 [("bare axum", cold_ms["bare"]), ("#[idle_server]", cold_ms["idle"]), ("seed design", cold_ms["seed"])],
             ),
             (

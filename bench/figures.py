@@ -23,6 +23,14 @@ def summary(values):
     }
 
 
+def paired_ratio(ours, theirs):
+    """The median over runs of ours / theirs within each run: the servers of
+    a run start back to back, so a slow phase of other load hits both, and
+    the ratio swings less from one whole measurement to the next than the
+    ratio of the two medians does."""
+    return statistics.median(o / t for o, t in zip(ours, theirs))
+
+
 def fault_counts(results):
     """How often A and B were served, and what happened to B otherwise."""
     outcomes = {}
@@ -61,7 +69,8 @@ def compute(data):
         "p99": {k: statistics.median(r["p99_ms"] for r in v) for k, v in rounds.items()},
         "hwm_mib": {k: v["hwm_kib"] / 1024 for k, v in t["memory"].items()},
         "cold": cold,
-        "cold_ratio": cold["idle"]["median"] / cold["bare"]["median"],
+        "cold_ratio": paired_ratio(c["ms"]["idle"], c["ms"]["bare"]),
+        "cold_ratio_of_medians": cold["idle"]["median"] / cold["bare"]["median"],
         "rss_mib": rss,
         "rss_delta_mib": rss["idle"] - rss["bare"],
         "lateness": {k: summary(v) for k, v in data["exit"]["lateness_ms"].items()},
