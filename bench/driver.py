@@ -3,8 +3,10 @@ in one run and writes bench/RESULTS.md, bench/results.json and
 bench/chart.svg.
 
 Servers (the same two routes each, see bench/router.rs):
-  bare  - plain axum::serve, no idle tracking       (bench-bare example)
-  idle  - #[idle_server]                            (bench-idle example)
+  bare    - plain axum::serve, no idle tracking     (bench-bare example)
+  bare_h1 - the same, axum without `http2`; cold start and RSS only
+                                                    (bench/bare-h1/)
+  idle    - #[idle_server]                          (bench-idle example)
   seed  - the seed design: FastAPI + uvicorn, a middleware that records the
           last request start and a task polling every POLL_INTERVAL s that
           SIGTERMs its own process                  (bench/seed_app.py)
@@ -38,6 +40,7 @@ from measure.throughput import throughput
 
 LABELS = {
     "bare": "bare axum",
+    "bare_h1": "bare axum without `http2`",
     "idle": "`#[idle_server]`",
     "seed": "seed design",
     "seed_1s": "seed design, poll 1 s",
@@ -45,6 +48,10 @@ LABELS = {
 }
 DESCRIPTIONS = {
     "bare": "`axum::serve` with no idle tracking (`bench/bare.rs`, release build); it never exits by itself",
+    "bare_h1": "the same `bench/bare.rs` built against axum without its `http2` feature, so HTTP/1 only "
+    "(`bench/bare-h1/`, a package of its own so that cargo does not unify axum's features with the root "
+    "package's); measured for cold start and RSS only, for information: the targets compare with bare "
+    "axum with `http2`, which serves HTTP/1 and HTTP/2 as ours does",
     "idle": "`#[idle_server(timeout = \"1s\")]` (`bench/idle.rs`, release build)",
     "seed": "the hand-written design `idle` replaces: FastAPI + uvicorn (uvloop, httptools, pinned in "
     "`bench/requirements.txt`), a middleware storing the time the last request started and a task "
@@ -55,6 +62,7 @@ DESCRIPTIONS = {
 def arguments():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bare", required=True)
+    parser.add_argument("--bare-h1", required=True, help="bare axum built without axum's http2 feature")
     parser.add_argument("--idle", required=True)
     parser.add_argument("--seed-python", required=True)
     parser.add_argument("--seed-app", required=True)
@@ -73,6 +81,7 @@ def arguments():
 def measure(args):
     """Runs every measurement in turn; returns the raw data of the run."""
     bare = Server("bare", "bare axum", [args.bare], {})
+    bare_h1 = Server("bare_h1", "bare axum without http2", [args.bare_h1], {})
     idle = Server("idle", "#[idle_server]", [args.idle], {"IDLE_TIMEOUT": "1s"})
     seed = Server("seed", "seed design", [args.seed_python, args.seed_app], {"IDLE_TIMEOUT_SECONDS": "1", "POLL_INTERVAL": "1"})
     servers = [bare, idle, seed]
@@ -80,7 +89,7 @@ def measure(args):
     log(f"throughput: {args.rounds} rounds × {args.seconds} s per server")
     rounds, memory = throughput(servers, args.rounds, args.seconds)
     log(f"cold start: {args.cold_runs} runs per server")
-    cold_ms, cold_rss = cold_start(servers, args.cold_runs)
+    cold_ms, cold_rss = cold_start([bare, bare_h1, idle, seed], args.cold_runs)
     exit_configs = [
         ("idle", idle, {"IDLE_TIMEOUT": "1s"}),
         ("seed_1s", seed, {"IDLE_TIMEOUT_SECONDS": "1", "POLL_INTERVAL": "1"}),
@@ -124,7 +133,12 @@ def chart(path, data):
         [
             (
                 "Cold start: exec → first 200 (ms, log scale)",
-                [("bare axum", cold_ms["bare"]), ("#[idle_server]", cold_ms["idle"]), ("seed design", cold_ms["seed"])],
+                [
+                    ("bare axum", cold_ms["bare"]),
+                    ("bare, no http2", cold_ms["bare_h1"]),
+                    ("#[idle_server]", cold_ms["idle"]),
+                    ("seed design", cold_ms["seed"]),
+                ],
             ),
             (
                 "Idle exit: ms after last response + 1 s timeout (log scale)",
@@ -151,7 +165,6 @@ def main():
     chart(os.path.join(args.out, "chart.svg"), data)
     print()
     print(open(os.path.join(args.out, "RESULTS.md")).read().split("\n## ")[0])
-    print(data["figures"]["ratios_line"])
 
 
 if __name__ == "__main__":

@@ -71,6 +71,7 @@ def compute(data):
         "cold": cold,
         "cold_ratio": paired_ratio(c["ms"]["idle"], c["ms"]["bare"]),
         "cold_ratio_of_medians": cold["idle"]["median"] / cold["bare"]["median"],
+        "cold_ratio_no_http2": paired_ratio(c["ms"]["idle"], c["ms"]["bare_h1"]),
         "rss_mib": rss,
         "rss_delta_mib": rss["idle"] - rss["bare"],
         "lateness": {k: summary(v) for k, v in data["exit"]["lateness_ms"].items()},
