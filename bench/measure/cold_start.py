@@ -9,10 +9,13 @@ The clock starts when subprocess.Popen returns, which it does once the child
 has exec'd (Popen waits for the exec on a close-on-exec pipe). Python's own
 fork and Popen bookkeeping (about 0.3 ms on a 2-core VM, the same for every
 server) is therefore not counted: counted, it added a constant that pulled
-the ratio of two servers towards 1. The first 200 is found by polling with
-connect + `GET /` every 0.2 ms (about 0.3 ms per attempt with Python's
-overhead); the polling error is the same for every server and averages out
-over the runs."""
+the ratio of two servers towards 1. The other way round, when other load
+keeps both cores busy, Python may run again only a while after the exec, and
+that run reads short (0.5-0.9 ms where most read 1.5-2 ms); the medians and
+the per-run ratio are not moved by a few such runs. The first 200 is found
+by polling with connect + `GET /` every 0.2 ms (about 0.3 ms per attempt with
+Python's overhead); the polling error is the same for every server and
+averages out over the runs."""
 
 import statistics
 import time
