@@ -1,4 +1,4 @@
-"""Benchmark driver for bench/run.sh: measures the three servers side by side
+"""Benchmark driver for bench/run.sh: measures the servers side by side
 in one run and writes bench/RESULTS.md, bench/results.json and
 bench/chart.svg.
 
@@ -7,9 +7,9 @@ Servers (the same two routes each, see bench/router.rs):
   bare_h1 - the same, axum without `http2`; cold start and RSS only
                                                     (bench/bare-h1/)
   idle    - #[idle_server]                          (bench-idle example)
-  seed  - the seed design: FastAPI + uvicorn, a middleware that records the
-          last request start and a task polling every POLL_INTERVAL s that
-          SIGTERMs its own process                  (bench/seed_app.py)
+  seed    - the seed design: FastAPI + uvicorn, a middleware that records
+            the last request start and a task polling every POLL_INTERVAL s
+            that SIGTERMs its own process           (bench/seed_app.py)
 
 This file parses the arguments and runs the measurements in order; each
 measurement is a module of measure/ (see measure/__init__.py), figures.py
