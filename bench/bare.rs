@@ -2,7 +2,9 @@
 //! idle tracking, as a user would write it without `idle`. It never exits by
 //! itself. `PORT` chooses the port on 127.0.0.1 (default 0: any free port).
 //!
-//! Built and run by `bench/run.sh`.
+//! Built and run by `bench/run.sh`, twice: as the `bench-bare` example of the
+//! root package (axum with `http2`, like `bench-idle`), and as
+//! `bench/bare-h1/` (axum without `http2`, for the cold-start comparison).
 
 use std::net::{Ipv4Addr, SocketAddr};
 

@@ -4,12 +4,17 @@
 #     bash bench/run.sh
 #
 # Builds the same router three ways (bare axum, #[idle_server], and the seed
-# design as FastAPI + uvicorn), then measures them side by side, alternating
-# between them: throughput and p99 (wrk), cold start, RSS, idle-exit
+# design as FastAPI + uvicorn), plus bare axum without axum's `http2` feature
+# (bench/bare-h1/, for cold start and RSS only: ours serves HTTP/2 too, so the
+# targets compare with bare axum with it), then measures them side by side,
+# alternating between them: throughput and p99 (wrk), cold start, RSS, idle-exit
 # lateness, the in-flight fault, never-requested exec→exit (hyperfine), and
-# user-space instructions per request (valgrind's callgrind: deterministic,
-# so it still compares bare and idle when other load makes wrk noisy).
-# Writes bench/RESULTS.md, bench/results.json and bench/chart.svg.
+# user-space instructions per request (valgrind's callgrind). Instructions per
+# request are the headline figure: deterministic, so they still compare bare
+# and idle when other load makes wrk noisy.
+# Writes bench/RESULTS.md, bench/results.json and bench/chart.svg, and prints
+# the three ratios against their targets (instructions per request, throughput,
+# cold start) as its last line.
 #
 # Installs what it needs: wrk, hyperfine and valgrind with apt-get (Debian), the seed
 # design's pinned Python packages (bench/requirements.txt) into a virtualenv
@@ -53,6 +58,9 @@ fi
 # --- the Rust servers -----------------------------------------------------------
 echo "== cargo build --release --example bench-bare --example bench-idle"
 cargo build --release --quiet --example bench-bare --example bench-idle
+# A workspace of its own (see its Cargo.toml), built into the same target dir.
+echo "== cargo build --release --manifest-path bench/bare-h1/Cargo.toml"
+cargo build --release --quiet --manifest-path bench/bare-h1/Cargo.toml --target-dir "$target_dir"
 
 # --- measure --------------------------------------------------------------------
 args=()
@@ -62,6 +70,7 @@ fi
 echo "== measuring"
 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" bench/driver.py \
     --bare "$target_dir/release/examples/bench-bare" \
+    --bare-h1 "$target_dir/release/bench-bare-h1" \
     --idle "$target_dir/release/examples/bench-idle" \
     --seed-python "$venv/bin/python" \
     --seed-app bench/seed_app.py \
@@ -71,3 +80,5 @@ PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" bench/driver.py \
 
 elapsed=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
 echo "== done in ${elapsed} s: bench/RESULTS.md, bench/results.json, bench/chart.svg"
+# Last: the three ratios against their targets, as driver.py wrote them.
+"$venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["figures"]["ratios_line"])' bench/results.json

@@ -16,6 +16,7 @@ FLOOR = 0.1  # smallest value drawn (log scale); smaller values sit on it
 
 COLORS = {
     "bare axum": "#7f7f7f",
+    "bare, no http2": "#b5b5b5",
     "#[idle_server]": "#1f77b4",
 }
 SEED_COLOR = "#e6550d"
