@@ -38,6 +38,15 @@ pub(crate) struct State {
 /// The count and the last end time, packed into one `AtomicU64`.
 pub(crate) struct ActivityWord(AtomicU64);
 
+impl State {
+    fn from_word(word: u64) -> Self {
+        State {
+            active: word & COUNT_MASK,
+            last_end_ms: word >> COUNT_BITS,
+        }
+    }
+}
+
 impl ActivityWord {
     pub(crate) fn new() -> Self {
         ActivityWord(AtomicU64::new(0))
@@ -56,10 +65,7 @@ impl ActivityWord {
             previous & COUNT_MASK < COUNT_MASK,
             "more than 16 million simultaneous activities (leaked guards?)"
         );
-        State {
-            active: previous & COUNT_MASK,
-            last_end_ms: previous >> COUNT_BITS,
-        }
+        State::from_word(previous)
     }
 
     /// Ends an activity. With `Some(now_ms)` the end time is raised to
@@ -69,10 +75,12 @@ impl ActivityWord {
     pub(crate) fn end(&self, now_ms: Option<u64>) -> u64 {
         let mut remaining = 0;
         // A compare-and-swap loop: the decrement and the new end time are
-        // published together. AcqRel/Acquire as in `begin`.
+        // published together. SeqCst (no dearer than AcqRel on x86) so that
+        // the drain's waiter and the last end cannot miss each other (see
+        // `Tracker::wait_inactive`); Acquire on failure as in `begin`.
         let _ = self
             .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            .fetch_update(Ordering::SeqCst, Ordering::Acquire, |word| {
                 let count = word & COUNT_MASK;
                 debug_assert!(count > 0, "activity ended twice");
                 remaining = count.saturating_sub(1);
@@ -99,11 +107,13 @@ impl ActivityWord {
     /// One consistent reading.
     pub(crate) fn load(&self) -> State {
         // Acquire pairs with the AcqRel of `begin` and `end`.
-        let word = self.0.load(Ordering::Acquire);
-        State {
-            active: word & COUNT_MASK,
-            last_end_ms: word >> COUNT_BITS,
-        }
+        State::from_word(self.0.load(Ordering::Acquire))
+    }
+
+    /// As [`load`](ActivityWord::load), sequentially consistent with
+    /// [`end`](ActivityWord::end).
+    pub(crate) fn load_seqcst(&self) -> State {
+        State::from_word(self.0.load(Ordering::SeqCst))
     }
 }
 

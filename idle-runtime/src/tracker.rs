@@ -20,7 +20,7 @@
 //! idle period began. Only then is the clock read (and, for a gap of a
 //! second or more, a lock taken): see [`adaptive`](crate::adaptive).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -68,10 +68,12 @@ struct Inner {
     held: AtomicU64,
     /// The origin of the millisecond timestamps in `state`.
     origin: Instant,
-    /// Woken when the count drops to zero, for the drain. `notify_one` takes
-    /// no lock unless a waiter is registered, which only happens while
-    /// draining.
+    /// Woken when the count drops to zero, for the drain: only while
+    /// `zero_waiters` is not zero, so that an ending request pays one load
+    /// rather than a notification nobody waits for.
     zero: Notify,
+    /// Callers of [`Tracker::wait_inactive`] currently waiting.
+    zero_waiters: AtomicUsize,
     /// Woken when a silent end drops the count to zero, for the watchdog:
     /// that is the one way the deadline can move earlier than the watchdog
     /// planned. Never touched on the request path.
@@ -103,6 +105,7 @@ impl Tracker {
                 held: AtomicU64::new(0),
                 origin: Instant::now(),
                 zero: Notify::new(),
+                zero_waiters: AtomicUsize::new(0),
                 silent_zero: Notify::new(),
                 shutdown: watch::Sender::new(false),
                 serving: Mutex::new(None),
@@ -284,13 +287,22 @@ impl Tracker {
     /// by the drain, which waits for keep-awake guards as well as for
     /// connections.
     pub async fn wait_inactive(&self) {
+        /// Counts a waiter in `zero_waiters` while it lives.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        // SeqCst here and in `finished`: either this waiter sees the count
+        // at zero, or the end that zeroed it sees this waiter and notifies.
+        self.inner.zero_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.inner.zero_waiters);
         loop {
-            let notified = self.inner.zero.notified();
-            tokio::pin!(notified);
-            // Register before looking, so that a drop to zero between the
+            // Created before looking, so that a drop to zero between the
             // look and the await still wakes us.
-            notified.as_mut().enable();
-            if self.active() == 0 {
+            let notified = self.inner.zero.notified();
+            if self.inner.word.load_seqcst().active == 0 {
                 return;
             }
             notified.await;
@@ -382,8 +394,8 @@ impl Tracker {
     }
 
     fn finished(&self, remaining: u64) {
-        if remaining == 0 {
-            self.inner.zero.notify_one();
+        if remaining == 0 && self.inner.zero_waiters.load(Ordering::SeqCst) != 0 {
+            self.inner.zero.notify_waiters();
         }
     }
 
