@@ -40,23 +40,26 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
+use std::pin::pin;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::server::conn::auto::{HttpServerConnExec, UpgradeableConnection};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 use tower_service::Service;
 
-use crate::layer::ActivityService;
-use crate::{ActivityGuard, ActivityLayer, Tracker};
+use crate::{ActivityGuard, ActivityLayer, TrackedBody, Tracker};
 
 /// How long a new connection may take to send its first request, and how
 /// long a client may accept no response bytes, before it is closed.
@@ -120,12 +123,12 @@ impl Conn {
     }
 
     /// hyper is about to call the service with `request`.
-    fn called(&self, request: &Request<Incoming>, layer: &ActivityLayer) {
+    fn called(&self, request: &Request<Incoming>, ignored: bool) {
         if self.is_unanswered() {
             if request.version() == Version::HTTP_2 {
                 self.kind.fetch_or(HTTP2, Ordering::Relaxed);
             }
-            self.settle(!layer.is_ignored(request));
+            self.settle(!ignored);
         }
         // Relaxed, and a load and a store rather than a read-modify-write:
         // only this connection's task writes it, and only its socket wrapper,
@@ -389,37 +392,43 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     }
 }
 
-/// The per-connection service that hyper calls: the layered tower service,
-/// plus the connection's bookkeeping (first request, calls, upgrades).
+/// The per-connection service that hyper calls: the user's service with
+/// the [`ActivityLayer`]'s accounting and the connection's bookkeeping (first
+/// request, calls, upgrades).
+///
+/// It is a `hyper::service::Service` of its own rather than
+/// `TowerToHyperService<ActivityService<S>>`: one future per request instead
+/// of four nested ones, the request moved once, and the "is it ignored?"
+/// question answered once.
 pub(crate) struct ConnectionService<S> {
-    inner: TowerToHyperService<ActivityService<S>>,
+    service: S,
     layer: ActivityLayer,
     conn: Arc<Conn>,
 }
 
 impl<S> ConnectionService<S> {
-    pub(crate) fn new(service: ActivityService<S>, layer: ActivityLayer, conn: Arc<Conn>) -> Self {
+    pub(crate) fn new(service: S, layer: ActivityLayer, conn: Arc<Conn>) -> Self {
         ConnectionService {
-            inner: TowerToHyperService::new(service),
+            service,
             layer,
             conn,
         }
     }
 }
 
-type LayeredFuture<S> =
-    <TowerToHyperService<ActivityService<S>> as hyper::service::Service<Request<Incoming>>>::Future;
-
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
 where
     S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
 {
-    type Response = Response<crate::TrackedBody<B>>;
+    type Response = Response<TrackedBody<B>>;
     type Error = Infallible;
-    type Future = ConnectionFuture<LayeredFuture<S>>;
+    type Future = ConnectionFuture<S>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.conn.called(&request, &self.layer);
+        let ignored = self.layer.is_ignored(&request);
+        self.conn.called(&request, ignored);
+        let guard = (!ignored).then(|| self.layer.tracker().begin_request());
+        let slices = request.version() == Version::HTTP_2;
         // hyper adds `OnUpgrade` only to requests that ask for an upgrade
         // (`Upgrade` header, `CONNECT`).
         let upgrade = request
@@ -429,11 +438,85 @@ where
             .then(|| Upgrade {
                 conn: self.conn.clone(),
                 connect: request.method() == Method::CONNECT,
-                http2: request.version() == Version::HTTP_2,
+                http2: slices,
             });
+        // What `tower::ServiceExt::oneshot` does, without a future in
+        // between when the service is ready at once (an axum `Router`
+        // always is): a service that is not waits inside the future.
+        let mut service = self.service.clone();
+        let state = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Ok(())) => Call::Called {
+                future: service.call(request),
+            },
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => Call::NotReady {
+                service,
+                request: Some(request),
+            },
+        };
         ConnectionFuture {
-            inner: self.inner.call(request),
+            call: state,
+            guard,
+            slices,
             upgrade,
+        }
+    }
+}
+
+pin_project! {
+    /// Where a [`ConnectionFuture`] is in calling the user's service.
+    #[project = CallProj]
+    enum Call<S>
+    where
+        S: Service<Request<Incoming>>,
+    {
+        NotReady { service: S, request: Option<Request<Incoming>> },
+        Called { #[pin] future: S::Future },
+    }
+}
+
+pin_project! {
+    /// The response future of [`ConnectionService`]: the user's response,
+    /// with a body that ends the request's activity when it is done.
+    pub(crate) struct ConnectionFuture<S>
+    where
+        S: Service<Request<Incoming>>,
+    {
+        #[pin]
+        call: Call<S>,
+        guard: Option<ActivityGuard>,
+        slices: bool,
+        upgrade: Option<Upgrade>,
+    }
+}
+
+impl<S, B> Future for ConnectionFuture<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+{
+    type Output = Result<Response<TrackedBody<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.call.as_mut().project() {
+                CallProj::Called { future } => {
+                    let Ok(response) = ready!(future.poll(cx));
+                    if let Some(upgrade) = this.upgrade.take() {
+                        upgrade.answered(&response);
+                    }
+                    let (guard, slices) = (this.guard.take(), *this.slices);
+                    return Poll::Ready(Ok(
+                        response.map(|body| TrackedBody::with_slices(body, guard, slices))
+                    ));
+                }
+                CallProj::NotReady { service, request } => {
+                    let Ok(()) = ready!(service.poll_ready(cx));
+                    let request = request.take().expect("called once");
+                    let future = service.call(request);
+                    this.call.set(Call::Called { future });
+                }
+            }
         }
     }
 }
@@ -493,31 +576,6 @@ fn has_nonzero_length<B>(response: &Response<B>) -> bool {
     length.is_some_and(|n| n != 0)
 }
 
-pin_project! {
-    /// The response future of [`ConnectionService`].
-    pub(crate) struct ConnectionFuture<F> {
-        #[pin]
-        inner: F,
-        upgrade: Option<Upgrade>,
-    }
-}
-
-impl<F, B> Future for ConnectionFuture<F>
-where
-    F: Future<Output = Result<Response<B>, Infallible>>,
-{
-    type Output = Result<Response<B>, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(response) = ready!(this.inner.poll(cx));
-        if let Some(upgrade) = this.upgrade.take() {
-            upgrade.answered(&response);
-        }
-        Poll::Ready(Ok(response))
-    }
-}
-
 thread_local! {
     /// The guard of an HTTP/2 extended `CONNECT` just accepted on this
     /// thread, for the upgraded stream's pump task that hyper spawns next.
@@ -573,5 +631,160 @@ impl<F: Future> Future for Spawned<F> {
             *this.guard = None;
         }
         output
+    }
+}
+
+/// The connections a server has open, and the signal that drains them.
+///
+/// This does what hyper-util's `GracefulShutdown` does, more cheaply on the
+/// hot path: its watcher is a `watch` channel polled on every wake-up of
+/// every connection (a lock each time), where a [`ConnectionTask`] registers
+/// its waker once and then reads one flag per wake-up.
+#[derive(Default)]
+pub(crate) struct OpenConnections {
+    /// Set once, when the drain starts, before `drain` is notified.
+    draining: AtomicBool,
+    /// Wakes every connection task when the drain starts.
+    drain: Arc<Notify>,
+    /// Connection tasks still running.
+    count: AtomicUsize,
+    /// Notified whenever `count` reaches zero.
+    closed: Notify,
+}
+
+impl OpenConnections {
+    /// Connection tasks still running.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Tells every connection to finish what it is answering and close
+    /// (idle keep-alive connections close at once), and waits until all
+    /// have closed.
+    pub(crate) async fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.drain.notify_waiters();
+        loop {
+            let closed = self.closed.notified();
+            let mut closed = pin!(closed);
+            closed.as_mut().enable();
+            if self.count() == 0 {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+/// hyper's connection, as its task drives it.
+pub(crate) trait GracefulConnection: Future<Output = Result<(), BoxError>> {
+    /// Finish what is being answered, then close.
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<I, S, E, B> GracefulConnection for UpgradeableConnection<'_, I, S, E>
+where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>>,
+    S::Future: 'static,
+    S::Error: Into<BoxError>,
+    B: Body + 'static,
+    B::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    E: HttpServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        UpgradeableConnection::graceful_shutdown(self);
+    }
+}
+
+pin_project! {
+    /// One connection's task: hyper's connection, closed if no request comes
+    /// within [`CONNECTION_BOUND`], and shut down gracefully when the
+    /// server drains.
+    ///
+    /// Once the first request has come, a wake-up costs hyper's work plus a
+    /// flag read and a waker comparison: the first-request timer is dropped,
+    /// and the drain's waker was registered on the first poll.
+    pub(crate) struct ConnectionTask<C> {
+        #[pin]
+        connection: C,
+        #[pin]
+        first_request: Option<Sleep>,
+        conn: Arc<Conn>,
+        open: Arc<OpenConnections>,
+        #[pin]
+        drain: OwnedNotified,
+        // The waker `drain` was last polled with.
+        registered: Option<Waker>,
+        // Graceful shutdown has begun.
+        closing: bool,
+    }
+
+    impl<C> PinnedDrop for ConnectionTask<C> {
+        fn drop(this: Pin<&mut Self>) {
+            if this.open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+                this.open.closed.notify_waiters();
+            }
+        }
+    }
+}
+
+impl<C: GracefulConnection> ConnectionTask<C> {
+    /// The task of a connection just accepted, counted in `open` while it
+    /// lives.
+    pub(crate) fn new(connection: C, conn: Arc<Conn>, open: &Arc<OpenConnections>) -> Self {
+        open.count.fetch_add(1, Ordering::AcqRel);
+        ConnectionTask {
+            connection,
+            first_request: Some(tokio::time::sleep(CONNECTION_BOUND)),
+            conn,
+            open: open.clone(),
+            drain: open.drain.clone().notified_owned(),
+            registered: None,
+            closing: false,
+        }
+    }
+}
+
+impl<C: GracefulConnection> Future for ConnectionTask<C> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if !*this.closing {
+            // Registered before the flag is read: a drain that starts in
+            // between wakes this task.
+            if !this
+                .registered
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+            {
+                let _ = this.drain.as_mut().poll(cx);
+                *this.registered = Some(cx.waker().clone());
+            }
+            if this.open.draining.load(Ordering::SeqCst) {
+                *this.closing = true;
+                this.connection.as_mut().graceful_shutdown();
+            }
+        }
+        if let Poll::Ready(result) = this.connection.poll(cx) {
+            if let Err(error) = result {
+                tracing::debug!(target: "idle_runtime", %error, "connection error");
+            }
+            return Poll::Ready(());
+        }
+        if let Some(first_request) = this.first_request.as_mut().as_pin_mut() {
+            if !this.conn.is_unanswered() {
+                this.first_request.set(None);
+            } else if first_request.poll(cx).is_ready() {
+                // Silent for too long: close it (dropping the connection
+                // ends its activity, silently).
+                tracing::debug!(target: "idle_runtime", "no request within 30s; closing the connection");
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
     }
 }

@@ -149,6 +149,7 @@ macro_rules! each {
 }
 
 impl AsyncRead for Stream {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -159,6 +160,7 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -167,6 +169,7 @@ impl AsyncWrite for Stream {
         each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
     }
 
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -175,14 +178,17 @@ impl AsyncWrite for Stream {
         each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         each!(self, s => s.is_write_vectored())
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
     }
 
+    #[inline]
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
     }

@@ -29,7 +29,6 @@ use std::error::Error as StdError;
 use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -39,13 +38,12 @@ use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::time::Instant;
-use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::connection::{Conn, ConnectionService, Executor, TrackedIo, CONNECTION_BOUND};
-use crate::layer::ActivityService;
+use crate::connection::{
+    Conn, ConnectionService, ConnectionTask, Executor, OpenConnections, TrackedIo,
+};
 use crate::listener::{Listener, Stream};
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport, Signals};
 use crate::tracker::Serving;
@@ -251,7 +249,7 @@ impl Serve<axum::Router> {
         let user = std::mem::take(&mut self.service);
         self.service = axum::Router::new()
             .route(path, axum::routing::get(handler))
-            .fallback_service(user);
+            .fallback_service(user.with_state(()));
         self.config.ignore.push(path.to_owned());
         self
     }
@@ -338,11 +336,10 @@ where
         .ignore(config.ignore.iter().cloned())
         .ignore_headers(config.ignore_headers.iter().cloned());
     let connections = Connections {
-        service: layer.layer(service),
+        service: finalized(service),
         layer,
         builder: http_builder(),
-        graceful: GracefulShutdown::new(),
-        open: Arc::new(AtomicUsize::new(0)),
+        open: Arc::default(),
     };
 
     // The idle clock starts when the server can be reached.
@@ -414,15 +411,15 @@ where
     notify_systemd(sd_notify::NotifyState::Stopping);
     log::shutdown_started(reason, tracker.timeout_in_force(), tracker.active());
 
-    let Connections { graceful, open, .. } = connections;
+    let open = connections.open;
     let drain = async {
-        graceful.shutdown().await;
+        open.drain().await;
         tracker.wait_inactive().await;
     };
     // What the drain cut short: connections still open (each with work in
     // flight: idle ones are closed at once), and activities held outside any
     // connection (keep-awake guards, HTTP/1.1 WebSockets).
-    let abandoned = || open.load(Ordering::Relaxed) as u64 + tracker.held();
+    let abandoned = || open.count() as u64 + tracker.held();
     let drain = tokio::select! {
         biased;
         _ = signals.recv() => Drain::Forced { abandoned: abandoned() },
@@ -490,14 +487,11 @@ fn http_builder() -> auto::Builder<Executor> {
 
 /// Everything needed to serve one more accepted connection.
 struct Connections<S> {
-    service: ActivityService<S>,
+    service: S,
     layer: ActivityLayer,
     builder: auto::Builder<Executor>,
-    graceful: GracefulShutdown,
-    /// Connection tasks still running, for the drain's report.
-    /// (`GracefulShutdown::count` knows it too, but `shutdown` consumes the
-    /// `GracefulShutdown` before the count is needed.)
-    open: Arc<AtomicUsize>,
+    /// The connection tasks, and the signal that drains them.
+    open: Arc<OpenConnections>,
 }
 
 impl<S, B> Connections<S>
@@ -523,47 +517,18 @@ where
             .builder
             .serve_connection_with_upgrades(io, service)
             .into_owned();
-        let connection = self.graceful.watch(connection);
-        let open = OpenConnection::new(&self.open);
-        tokio::spawn(async move {
-            let _open = open;
-            let mut connection = pin!(connection);
-            let first = tokio::select! {
-                result = &mut connection => Some(result),
-                () = tokio::time::sleep(CONNECTION_BOUND) => None,
-            };
-            let result = match first {
-                Some(result) => result,
-                // Silent for too long: close it (dropping the connection
-                // ends its activity, silently).
-                None if conn.is_unanswered() => {
-                    tracing::debug!(target: "idle_runtime", "no request within 30s; closing the connection");
-                    return;
-                }
-                None => connection.await,
-            };
-            if let Err(error) = result {
-                tracing::debug!(target: "idle_runtime", %error, "connection error");
-            }
-        });
+        tokio::spawn(ConnectionTask::new(connection, conn, &self.open));
     }
 }
 
-/// Counts a connection task while it lives.
-struct OpenConnection(Arc<AtomicUsize>);
-
-impl OpenConnection {
-    fn new(open: &Arc<AtomicUsize>) -> Self {
-        // Relaxed: a count for the report, read once the drain is over.
-        open.fetch_add(1, Ordering::Relaxed);
-        OpenConnection(open.clone())
+/// An [`axum::Router`] with its handlers turned into routes once, as
+/// `axum::serve` does, rather than on every request; any other service as
+/// it is.
+fn finalized<S: 'static>(mut service: S) -> S {
+    if let Some(router) = (&mut service as &mut dyn std::any::Any).downcast_mut::<axum::Router>() {
+        *router = std::mem::take(router).with_state(());
     }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
+    service
 }
 
 /// Takes a connection already waiting in the accept queue, without waiting.
