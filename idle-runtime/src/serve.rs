@@ -28,7 +28,7 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::{Future, IntoFuture};
 use std::io;
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -38,6 +38,7 @@ use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -47,6 +48,7 @@ use crate::connection::{
 use crate::listener::{Listener, Stream};
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport, Signals};
 use crate::tracker::Serving;
+use crate::watchdog::{wait_idle_in_force, TimerThread};
 use crate::{log, ActivityLayer, Config, IdleMode, ListenAddr, Tracker};
 
 /// Serves `service` on `listener` until the server has been idle for the
@@ -357,23 +359,18 @@ where
     });
     notify_systemd(sd_notify::NotifyState::Ready);
 
-    let watchdog = |tracker: Tracker| async move {
-        match mode {
-            IdleMode::Exit => crate::watchdog::wait_idle_in_force(&tracker).await,
-            IdleMode::DrainOnly => std::future::pending().await,
-        }
+    // The watchdog and the maximum lifetime run on a thread of their own,
+    // off this runtime (see `TimerThread`); each is `None` when it is off.
+    let timers = TimerThread::start()?;
+    let watchdog = |tracker: Tracker| match mode {
+        IdleMode::Exit => Some(timers.spawn(async move { wait_idle_in_force(&tracker).await })),
+        IdleMode::DrainOnly => None,
     };
-    let mut idle = pin!(watchdog(tracker.clone()));
-    let lifetime = async {
-        match config
-            .max_lifetime
-            .and_then(|lifetime| started.checked_add(lifetime))
-        {
-            Some(end) => tokio::time::sleep_until(end).await,
-            None => std::future::pending().await,
-        }
-    };
-    let mut lifetime = pin!(lifetime);
+    let mut idle = watchdog(tracker.clone());
+    let mut lifetime = config
+        .max_lifetime
+        .and_then(|lifetime| started.checked_add(lifetime))
+        .map(|end| timers.spawn(tokio::time::sleep_until(end)));
     let mut accept_errors = AcceptErrors::default();
     let reason = loop {
         tokio::select! {
@@ -382,16 +379,16 @@ where
             // connections, a storm of failing accepts) can delay them.
             biased;
             reason = signals.recv() => break reason,
-            () = &mut lifetime => break ShutdownReason::MaxLifetime,
+            () = fired(&mut lifetime) => break ShutdownReason::MaxLifetime,
             () = &mut shutdown_signal => break ShutdownReason::Requested,
-            () = &mut idle => {
+            () = fired(&mut idle) => {
                 // A last look at the accept queue: a client that connected
                 // before the deadline is served, and its request postpones
                 // the exit, rather than being dropped with the listener.
                 match accept_now(&listener) {
                     Some(stream) => {
                         connections.spawn(stream);
-                        idle.set(watchdog(tracker.clone()));
+                        idle = watchdog(tracker.clone());
                     }
                     None => break ShutdownReason::Idle,
                 }
@@ -529,6 +526,16 @@ fn finalized<S: 'static>(mut service: S) -> S {
         *router = std::mem::take(router).with_state(());
     }
     service
+}
+
+/// Resolves when the timer's task has finished; never if there is none.
+async fn fired(timer: &mut Option<JoinHandle<()>>) {
+    match timer {
+        // An error means the timer thread has gone, which only happens once
+        // `serve` drops it: not reached while the loop runs.
+        Some(task) => drop(task.await),
+        None => std::future::pending().await,
+    }
 }
 
 /// Takes a connection already waiting in the accept queue, without waiting.
