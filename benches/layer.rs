@@ -9,9 +9,16 @@
 //! `tower::ServiceExt::oneshot` on a trivial axum handler and its body is
 //! collected, with and without the
 //! [`ActivityLayer`], on a current-thread tokio runtime (no network). Two ways
-//! of adding the layer are measured: around the whole router, as
-//! `idle_runtime::serve` and `#[idle_server]` do, and with `Router::layer`,
-//! as a user of `axum::serve` writes it (axum then boxes the wrapped body).
+//! of adding the layer are measured, as a user of `axum::serve` may write
+//! them: around the whole router, and with `Router::layer` (axum then boxes
+//! the wrapped body). Every router is finalized with `with_state(())`, as
+//! `axum::serve` does, so that routing costs the same in each.
+//!
+//! `idle_runtime::serve` and `#[idle_server]` do not go through this layer:
+//! they call the router from a per-connection service that does the same
+//! accounting and the connection's (`serve/connection/service.rs`). That
+//! path is measured end to end, against bare `axum::serve`, by the
+//! instructions per request of `bash bench/run.sh`.
 //!
 //! After criterion's own report a summary prints ns/request for each variant
 //! and the ratio to the router without the layer, from interleaved rounds so
@@ -71,9 +78,11 @@ where
 type Variant = (&'static str, Box<dyn Fn(u64) -> Duration>);
 
 fn variants() -> Vec<Variant> {
-    let bare = router();
-    let wrapped = ActivityLayer::new(Tracker::new()).layer(router());
-    let routed = router().layer(ActivityLayer::new(Tracker::new()));
+    let bare = router().with_state::<()>(());
+    let wrapped = ActivityLayer::new(Tracker::new()).layer(router().with_state::<()>(()));
+    let routed = router()
+        .layer(ActivityLayer::new(Tracker::new()))
+        .with_state::<()>(());
     let guards = Tracker::new();
     let runtime = std::rc::Rc::new(runtime());
     let (r1, r2, r3) = (runtime.clone(), runtime.clone(), runtime);
@@ -83,11 +92,11 @@ fn variants() -> Vec<Variant> {
             Box::new(move |n| requests(&r1, &bare, n)),
         ),
         (
-            "request/ActivityLayer around the router (serve, #[idle_server])",
+            "request/ActivityLayer around the router",
             Box::new(move |n| requests(&r2, &wrapped, n)),
         ),
         (
-            "request/Router::layer(ActivityLayer) (axum::serve by hand)",
+            "request/Router::layer(ActivityLayer)",
             Box::new(move |n| requests(&r3, &routed, n)),
         ),
         (

@@ -30,7 +30,7 @@
 //! the whole frame there: a 20 MB buffered body would be "sent", and its
 //! request over, while megabytes still wait for a slow client's window.
 //! Sliced, the request stays active until all but the last slices (at most
-//! hyper's per-stream send buffer: 64 KiB under [`serve`](crate::serve),
+//! hyper's per-stream send buffer: 64 KiB under [`serve`](crate::serve()),
 //! which sets it so; hyper's default is 400 KiB) are on their way.
 //! Slices of 16 KiB (the default HTTP/2 frame size) keep DATA frames full.
 //!
@@ -42,7 +42,7 @@
 //! Used on its own (for example under `axum::serve`), the layer sees
 //! requests only: a response counts until hyper has taken its body, and an
 //! upgraded connection (a WebSocket) not at all unless its handler holds an
-//! [`ActivityGuard`]. [`serve`](crate::serve) adds what only the connection
+//! [`ActivityGuard`]. [`serve`](crate::serve()) adds what only the connection
 //! shows: partial heads, unwritten bytes, upgrades.
 
 use std::future::Future;
@@ -61,7 +61,7 @@ use crate::{ActivityGuard, Tracker};
 
 /// A [`Layer`] that counts each request as activity on a [`Tracker`].
 ///
-/// [`serve`](crate::serve) applies it for you; use it directly when you serve
+/// [`serve`](crate::serve()) applies it for you; use it directly when you serve
 /// with something else (for example `axum::serve` with
 /// [`Tracker::wait_idle`] as its graceful-shutdown signal).
 ///

@@ -4,7 +4,6 @@
 
 pub mod adaptive;
 mod config;
-mod connection;
 mod layer;
 mod listener;
 mod log;

@@ -44,7 +44,7 @@ pub enum ActivatedListener {
     Unix(std::os::unix::net::UnixListener),
 }
 
-/// A listening socket that [`serve`](crate::serve) accepts connections
+/// A listening socket that [`serve`](crate::serve()) accepts connections
 /// from: TCP or a Unix domain socket. Made by [`bind`], or from a tokio
 /// listener with `into()`.
 #[derive(Debug)]

@@ -1,184 +1,22 @@
-//! Lifecycle events.
-//!
-//! Every event is a `tracing` event with target `idle_runtime`. The two a
-//! user must always see, the startup line and the exit line, are printed on
-//! stderr as `idle: ...` when no global `tracing` subscriber is installed,
-//! and sent only to the subscriber when one is; so each appears exactly once.
+//! One-line messages on stderr (or to a `tracing` subscriber, when one is
+//! installed): warnings that do not stop the server, and the fatal error of
+//! the `#[idle_server]` main. The server's lifecycle lines live with the
+//! server, in `serve/lines.rs`; this module depends on nothing else in the
+//! crate, so that every module may report through it.
 
 use std::time::Duration;
 
-use crate::adaptive::TimeoutSource;
-use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
-use crate::{IdleMode, ListenAddr};
+use crate::shutdown::ShutdownReason;
 
-fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
+/// A duration as the attribute and the environment spell it (`1m30s`).
+pub(crate) fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
     idle_duration::format(duration)
 }
 
-fn has_subscriber() -> bool {
+/// Whether a global `tracing` subscriber is installed: lines go to it
+/// rather than to stderr.
+pub(crate) fn has_subscriber() -> bool {
     tracing::dispatcher::has_been_set()
-}
-
-/// What the startup line says.
-pub(crate) struct Listening<'a> {
-    pub(crate) addr: &'a ListenAddr,
-    pub(crate) timeout: Duration,
-    pub(crate) timeout_source: TimeoutSource,
-    pub(crate) grace: Duration,
-    pub(crate) activated: bool,
-    pub(crate) mode: IdleMode,
-    pub(crate) mode_reason: &'a str,
-}
-
-pub(crate) fn listening(event: &Listening<'_>) {
-    let Listening {
-        addr,
-        timeout,
-        timeout_source,
-        grace,
-        activated,
-        mode,
-        mode_reason,
-    } = *event;
-    // `http://127.0.0.1:8080` (clickable) or `unix:/run/app.sock`.
-    let url = match addr {
-        ListenAddr::Tcp(addr) => format!("http://{addr}"),
-        unix => unix.to_string(),
-    };
-    let source = if activated {
-        " (socket activation)"
-    } else {
-        ""
-    };
-    let (timeout, grace) = (fmt_duration(timeout), fmt_duration(grace));
-    let exit = match mode {
-        IdleMode::Exit if timeout_source == TimeoutSource::Fixed => {
-            format!("idle timeout {timeout}")
-        }
-        IdleMode::Exit => format!("idle timeout {timeout} ({timeout_source})"),
-        IdleMode::DrainOnly => "no idle exit (drain-only)".to_owned(),
-    };
-    if has_subscriber() {
-        tracing::info!(
-            target: "idle_runtime",
-            %addr, %timeout, %grace, socket_activation = activated, %mode, mode_reason,
-            "listening on {url}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
-        );
-    } else {
-        eprintln!(
-            "idle: listening on {url}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
-        );
-    }
-}
-
-pub(crate) fn shutdown_started(reason: ShutdownReason, timeout: Duration, active: u64) {
-    match reason {
-        ShutdownReason::Idle => tracing::info!(
-            target: "idle_runtime",
-            %reason, active,
-            "shutting down: idle for {}", fmt_duration(timeout)
-        ),
-        _ => tracing::info!(target: "idle_runtime", %reason, active, "shutting down: {reason}"),
-    }
-}
-
-pub(crate) fn drain_finished(drain: Drain, grace: Duration) {
-    match drain {
-        Drain::Complete => tracing::info!(target: "idle_runtime", "drain finished"),
-        Drain::GraceExpired { abandoned } => tracing::warn!(
-            target: "idle_runtime",
-            abandoned,
-            "grace of {} expired; abandoning {}",
-            fmt_duration(grace),
-            count(abandoned, "activity", "activities")
-        ),
-        Drain::Forced { abandoned } => tracing::warn!(
-            target: "idle_runtime",
-            abandoned,
-            "second signal during the drain; abandoning {}",
-            count(abandoned, "activity", "activities")
-        ),
-    }
-}
-
-pub(crate) fn hook_finished(outcome: HookOutcome, grace: Duration) {
-    match outcome {
-        HookOutcome::NotSet => {}
-        HookOutcome::Completed => tracing::info!(target: "idle_runtime", "shutdown hook finished"),
-        HookOutcome::Skipped => {
-            tracing::warn!(target: "idle_runtime", "shutdown hook skipped: second signal")
-        }
-        HookOutcome::Interrupted => {
-            tracing::warn!(target: "idle_runtime", "shutdown hook abandoned: second signal")
-        }
-        HookOutcome::Panicked => tracing::error!(target: "idle_runtime", "shutdown hook panicked"),
-        HookOutcome::TimedOut => tracing::warn!(
-            target: "idle_runtime",
-            "shutdown hook abandoned after the grace of {}",
-            fmt_duration(grace)
-        ),
-    }
-}
-
-/// `accept` failed for a reason that concerns the process (out of file
-/// descriptors, say): always visible, on stderr without a subscriber. The
-/// caller rate-limits it; `failures` counts those since the last report.
-pub(crate) fn accept_failed(error: &std::io::Error, failures: u64) {
-    let more = match failures {
-        0 | 1 => String::new(),
-        n => format!(" ({n} failures since the last report)"),
-    };
-    if has_subscriber() {
-        tracing::error!(target: "idle_runtime", %error, failures, "accept failed{more}; pausing accepts for 50ms");
-    } else {
-        eprintln!("idle: accept failed: {error}{more}; pausing accepts for 50ms");
-    }
-}
-
-/// `n` followed by `one` or `many`: "1 request", "2 requests".
-fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-pub(crate) fn exiting(report: &ShutdownReport, timeout: Duration) {
-    let reason = match report.reason {
-        ShutdownReason::Idle => format!("idle for {}", fmt_duration(timeout)),
-        other => other.to_string(),
-    };
-    let uptime = fmt_duration(report.uptime);
-    let requests = report.requests;
-    let served = count(requests, "request", "requests");
-    let hook = match report.hook {
-        HookOutcome::NotSet | HookOutcome::Completed => "",
-        HookOutcome::TimedOut => "; shutdown hook timed out",
-        HookOutcome::Panicked => "; shutdown hook panicked",
-        HookOutcome::Interrupted => "; shutdown hook interrupted",
-        HookOutcome::Skipped => "; shutdown hook skipped",
-    };
-    let abandoned = match report.drain {
-        Drain::Complete => String::new(),
-        Drain::GraceExpired { abandoned } => {
-            format!(
-                "; grace expired, {} abandoned",
-                count(abandoned, "activity", "activities")
-            )
-        }
-        Drain::Forced { abandoned } => {
-            format!(
-                "; drain cut short by a second signal, {} abandoned",
-                count(abandoned, "activity", "activities")
-            )
-        }
-    };
-    if has_subscriber() {
-        tracing::info!(
-            target: "idle_runtime",
-            reason = %report.reason, %uptime, requests, abandoned = report.abandoned(),
-            "exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}"
-        );
-    } else {
-        eprintln!("idle: exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}");
-    }
 }
 
 /// A problem that does not stop the server, such as a state file that
@@ -211,6 +49,8 @@ fn one_line(message: &str) -> String {
         .join(" / ")
 }
 
+/// The exit line of a server stopped before it served: a signal arrived
+/// during the `#[idle_server]` setup.
 pub(crate) fn stopped_during_setup(reason: ShutdownReason) {
     if has_subscriber() {
         tracing::info!(target: "idle_runtime", %reason, "exiting: {reason} during setup");

@@ -20,7 +20,7 @@ pub enum ShutdownReason {
     /// The process received SIGINT (Fly.io's default, Ctrl-C).
     Interrupt,
     /// The maximum lifetime
-    /// ([`Serve::with_max_lifetime`](crate::Serve::with_max_lifetime)) was
+    /// ([`Config::with_max_lifetime`](crate::Config::with_max_lifetime)) was
     /// reached.
     MaxLifetime,
     /// The future given to

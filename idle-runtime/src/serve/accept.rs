@@ -1,0 +1,232 @@
+//! Serving until a reason to stop: the accept loop.
+//!
+//! The reasons to stop are SIGTERM, SIGINT, the maximum lifetime, the
+//! future given to [`Serve::with_shutdown_signal`](crate::Serve::with_shutdown_signal),
+//! and the watchdog (unless the mode is [`IdleMode::DrainOnly`]). They are
+//! polled before `accept`, so nothing that happens to accepting can delay
+//! them; when the watchdog fires, a connection already waiting in the
+//! kernel's queue is still taken and served, and postpones the exit, instead
+//! of being dropped. The watchdog and the lifetime run on a thread of their
+//! own ([`TimerThread`]): the server's runtime has no timer armed between
+//! requests.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use super::connection::Connections;
+use super::lines;
+use crate::listener::{Listener, Stream};
+use crate::shutdown::{ShutdownReason, Signals};
+use crate::tracker::Serving;
+use crate::watchdog::{wait_idle_in_force, TimerThread};
+use crate::{Config, IdleMode, Tracker};
+
+/// The server is listening: the idle clock starts, the mode and the
+/// timeout take effect, and the startup line and systemd's `READY=1` go out.
+pub(super) fn listening(
+    listener: &Listener,
+    tracker: &Tracker,
+    config: &Config,
+    started: Instant,
+    activated: bool,
+) -> io::Result<()> {
+    let mode = config.mode;
+    // The idle clock starts when the server can be reached.
+    tracker.touch();
+    tracker.set_serving(Serving { started, mode }, config);
+    lines::listening(&lines::Listening {
+        addr: &listener.local_addr()?,
+        timeout: tracker.timeout_in_force(),
+        timeout_source: tracker.timeout_source(),
+        grace: config.grace,
+        activated,
+        mode,
+        mode_reason: config.mode_reason(),
+    });
+    lines::notify_systemd(sd_notify::NotifyState::Ready);
+    Ok(())
+}
+
+/// The reasons to stop other than signals, each `None` when it is off.
+pub(super) struct Stops {
+    timers: TimerThread,
+    tracker: Tracker,
+    mode: IdleMode,
+    idle: Option<JoinHandle<()>>,
+    lifetime: Option<JoinHandle<()>>,
+    requested: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Stops {
+    /// Starts the timer thread; nothing runs on it yet.
+    pub(super) fn new(
+        tracker: &Tracker,
+        mode: IdleMode,
+        requested: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    ) -> io::Result<Self> {
+        Ok(Stops {
+            timers: TimerThread::start()?,
+            tracker: tracker.clone(),
+            mode,
+            idle: None,
+            lifetime: None,
+            requested: requested.unwrap_or_else(|| Box::pin(std::future::pending())),
+        })
+    }
+
+    /// Starts the watchdog, and the maximum lifetime from `started`.
+    pub(super) fn arm(&mut self, started: Instant, max_lifetime: Option<Duration>) {
+        self.watch();
+        self.lifetime = max_lifetime
+            .and_then(|lifetime| started.checked_add(lifetime))
+            .map(|end| self.timers.spawn(tokio::time::sleep_until(end)));
+    }
+
+    /// (Re)starts the watchdog.
+    fn watch(&mut self) {
+        let tracker = self.tracker.clone();
+        self.idle = match self.mode {
+            IdleMode::Exit => Some(
+                self.timers
+                    .spawn(async move { wait_idle_in_force(&tracker).await }),
+            ),
+            IdleMode::DrainOnly => None,
+        };
+    }
+}
+
+/// Accepts connections and serves them on `connections` until the first
+/// reason to stop, which it returns. (`connections` is borrowed mutably only
+/// so that this future is `Send` without asking the service to be `Sync`.)
+pub(super) async fn until_stopped<S, B>(
+    listener: &Listener,
+    connections: &mut Connections<S>,
+    signals: &mut Signals,
+    stops: &mut Stops,
+) -> ShutdownReason
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let mut accept_errors = AcceptErrors::default();
+    loop {
+        tokio::select! {
+            // Every reason to stop comes before accepting, and each costs
+            // nothing to poll, so no pattern of accepts (a flood of
+            // connections, a storm of failing accepts) can delay them.
+            biased;
+            reason = signals.recv() => return reason,
+            () = fired(&mut stops.lifetime) => return ShutdownReason::MaxLifetime,
+            () = &mut stops.requested => return ShutdownReason::Requested,
+            () = fired(&mut stops.idle) => {
+                // A last look at the accept queue: a client that connected
+                // before the deadline is served, and its request postpones
+                // the exit, rather than being dropped with the listener.
+                match accept_now(listener) {
+                    Some(stream) => {
+                        connections.spawn(stream);
+                        stops.watch();
+                    }
+                    None => return ShutdownReason::Idle,
+                }
+            }
+            accepted = listener.accept(), if accept_errors.may_accept() => match accepted {
+                Ok(stream) => connections.spawn(stream),
+                Err(error) => accept_errors.failed(error),
+            },
+            () = accept_errors.pause(), if !accept_errors.may_accept() => accept_errors.resume(),
+        }
+    }
+}
+
+/// Resolves when the timer's task has finished; never if there is none.
+async fn fired(timer: &mut Option<JoinHandle<()>>) {
+    match timer {
+        // An error means the timer thread has gone, which only happens once
+        // `serve` drops it: not reached while the loop runs.
+        Some(task) => drop(task.await),
+        None => std::future::pending().await,
+    }
+}
+
+/// Takes a connection already waiting in the accept queue, without waiting.
+fn accept_now(listener: &Listener) -> Option<Stream> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match listener.poll_accept(&mut cx) {
+        Poll::Ready(Ok(stream)) => Some(stream),
+        Poll::Ready(Err(_)) | Poll::Pending => None,
+    }
+}
+
+/// Failing accepts. Errors that concern one connection (the client gave up
+/// before we took it) are ignored. Others concern the process (out of file
+/// descriptors) and would fail again at once: accepting pauses for 50 ms,
+/// during which the loop still answers signals and the watchdog, and the
+/// error is reported at most once every 10 s (on stderr without a tracing
+/// subscriber), with the number of failures since the last report.
+#[derive(Default)]
+struct AcceptErrors {
+    paused_until: Option<Instant>,
+    last_report: Option<Instant>,
+    unreported: u64,
+}
+
+impl AcceptErrors {
+    const PAUSE: Duration = Duration::from_millis(50);
+    const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+    fn may_accept(&self) -> bool {
+        self.paused_until.is_none()
+    }
+
+    fn failed(&mut self, error: io::Error) {
+        if matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionRefused
+                | io::ErrorKind::Interrupted
+        ) {
+            return;
+        }
+        let now = Instant::now();
+        self.paused_until = Some(now + Self::PAUSE);
+        self.unreported += 1;
+        if self
+            .last_report
+            .is_none_or(|last| now.duration_since(last) >= Self::REPORT_EVERY)
+        {
+            lines::accept_failed(&error, self.unreported);
+            self.last_report = Some(now);
+            self.unreported = 0;
+        }
+    }
+
+    async fn pause(&self) {
+        if let Some(until) = self.paused_until {
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    fn resume(&mut self) {
+        self.paused_until = None;
+    }
+}

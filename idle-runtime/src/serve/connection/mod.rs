@@ -1,0 +1,250 @@
+//! One connection's activity, as a proxy in front of the server would see
+//! it: the server is busy whenever it holds a request it has not finished
+//! answering, in any form.
+//!
+//! The [`ActivityLayer`] counts a request from the
+//! moment the service is called until its body has been handed to hyper.
+//! This module covers what the layer cannot see, on the connection:
+//!
+//! - **Before the first request.** An accepted connection counts from
+//!   accept until its first request (then the request counts), so a client
+//!   that has connected but not yet spoken is not cut off. If it closes
+//!   without a request, or its first request is ignored, the activity ends
+//!   silently: it never moves the idle clock. A connection that sends no
+//!   request within 30 s is closed.
+//! - **Partial heads on a kept-alive connection (HTTP/1.1).** When the
+//!   first bytes of a later request have been read but hyper needs more to
+//!   call the service, the idle clock restarts: the head counts from then for
+//!   `min(timeout, 30 s)`, and silently stops counting after that (a client
+//!   trickling a head cannot hold the server). No timer, no atomic on the
+//!   read path: a branch on a field of the socket wrapper, and one
+//!   `touch` per split head.
+//! - **Bytes not yet written.** From a write that finds the socket full until
+//!   the next completed flush, the connection holds an activity: a slow
+//!   download of a buffered body stays active until its last byte is on the
+//!   wire. A client that accepts no bytes for 30 s is closed, and its
+//!   activity ends (logged). For HTTP/2, flow control keeps bytes inside
+//!   hyper rather than in the socket; [`TrackedBody`](crate::TrackedBody)
+//!   hands large frames to hyper in slices so that the request stays active
+//!   while they wait for the client's window.
+//! - **Upgrades.** An HTTP/1.1 upgrade (`101 Switching Protocols`, or a
+//!   `2xx` to `CONNECT`) counts until the upgraded socket is dropped, and an
+//!   HTTP/2 extended `CONNECT` (WebSockets over HTTP/2) until its stream's
+//!   pump task ends: no code in the handler.
+//!
+//! Where each lives:
+//!
+//! - `mod.rs`: [`Connections`], which sets up and spawns each accepted
+//!   connection, and [`Conn`], the state a connection's parts share (the
+//!   activity before its first request, its kind).
+//! - `io.rs`: the socket wrapper, `TrackedIo`: partial heads, unwritten
+//!   bytes, the stall bound.
+//! - `service.rs`: the service hyper calls, `ConnectionService`: each
+//!   request's activity and its upgrade; hyper's `Executor`, which hands an
+//!   HTTP/2 upgrade's activity to its stream's task.
+//! - `task.rs`: the connection's task, `ConnectionTask`: the first-request
+//!   bound and the drain, with `OpenConnections`, which counts the tasks.
+
+mod io;
+mod service;
+mod task;
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, Version};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tower_service::Service;
+
+use self::io::TrackedIo;
+use self::service::{ConnectionService, Executor};
+use self::task::ConnectionTask;
+pub(crate) use self::task::OpenConnections;
+use crate::listener::Stream;
+use crate::{ActivityLayer, Tracker};
+
+/// How long a new connection may take to send its first request, and how
+/// long a client may accept no response bytes, before it is closed.
+pub(crate) const CONNECTION_BOUND: Duration = Duration::from_secs(30);
+
+/// What a connection turned out to be (bits of [`Conn::kind`]).
+const HTTP2: u8 = 1;
+const UPGRADED: u8 = 2;
+
+/// The state one connection shares between its socket wrapper, its service
+/// and its task. One allocation per connection.
+pub(crate) struct Conn {
+    tracker: Tracker,
+    /// `true` until the first request (or the connection's end) settles the
+    /// activity taken at accept.
+    unanswered: AtomicBool,
+    /// Requests handed to the service so far (wrapping). Written by the
+    /// connection's task only (hyper calls the service there); read by the
+    /// socket wrapper, in the same task, to tell a partial head from a
+    /// request body.
+    calls: AtomicU32,
+    /// [`HTTP2`] and [`UPGRADED`].
+    kind: AtomicU8,
+    /// How far back a partial head's `touch` is dated, so that it counts for
+    /// `min(timeout, 30 s)`: `timeout - 30 s`, or zero.
+    head_back: Duration,
+}
+
+impl Conn {
+    /// The state of a connection accepted now: it counts as activity until
+    /// its first request.
+    pub(crate) fn accepted(tracker: &Tracker, timeout: Duration) -> Arc<Conn> {
+        tracker.begin();
+        Arc::new(Conn {
+            tracker: tracker.clone(),
+            unanswered: AtomicBool::new(true),
+            calls: AtomicU32::new(0),
+            kind: AtomicU8::new(0),
+            head_back: timeout.saturating_sub(CONNECTION_BOUND),
+        })
+    }
+
+    /// Whether the connection has not sent a request yet. One relaxed load.
+    pub(crate) fn is_unanswered(&self) -> bool {
+        // Relaxed: the flag only guards against settling twice (the swap in
+        // `settle` decides); the tracker's word orders what the watchdog
+        // reads.
+        self.unanswered.load(Ordering::Relaxed)
+    }
+
+    /// Ends the activity taken at accept: counted if the first request
+    /// counts, silently if it is ignored or never came.
+    fn settle(&self, counts: bool) {
+        if self.unanswered.swap(false, Ordering::Relaxed) {
+            if counts {
+                self.tracker.end();
+            } else {
+                self.tracker.end_silently();
+            }
+        }
+    }
+
+    /// hyper is about to call the service with `request`.
+    fn called(&self, request: &Request<Incoming>, ignored: bool) {
+        if self.is_unanswered() {
+            if request.version() == Version::HTTP_2 {
+                self.kind.fetch_or(HTTP2, Ordering::Relaxed);
+            }
+            self.settle(!ignored);
+        }
+        // Relaxed, and a load and a store rather than a read-modify-write:
+        // only this connection's task writes it, and only its socket wrapper,
+        // polled by the same task, reads it.
+        let calls = self.calls.load(Ordering::Relaxed);
+        self.calls.store(calls.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    fn kind(&self) -> u8 {
+        // Relaxed: set and read by the connection's own task (an HTTP/1.1
+        // upgrade is answered in the task that owns the socket).
+        self.kind.load(Ordering::Relaxed)
+    }
+
+    /// An HTTP/1.1 upgrade took over the socket: it counts until the socket
+    /// wrapper is dropped.
+    fn upgraded(&self) {
+        if self.kind.fetch_or(UPGRADED, Ordering::Relaxed) & UPGRADED == 0 {
+            self.tracker.begin_held();
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Closed without a request: never counted.
+        self.settle(false);
+    }
+}
+
+/// hyper's HTTP/1.1 and HTTP/2 server, with upgrades (WebSockets over both,
+/// HTTP/2 extended `CONNECT` included, as `axum::serve` has them).
+///
+/// HTTP/2 streams buffer at most 64 KiB of a response beyond what the
+/// client's window lets out (hyper's default is 400 KiB): what is still
+/// buffered when a response's activity ends, and could be cut by a drain.
+fn http_builder() -> auto::Builder<Executor> {
+    let mut builder = auto::Builder::new(Executor);
+    // No hyper timer for HTTP/1: it would arm a header-read timer on every
+    // request. The first request is bounded per connection (see
+    // `Connections::spawn`), later heads by the idle clock.
+    builder.http1().header_read_timeout(None);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .enable_connect_protocol()
+        .max_send_buf_size(64 * 1024);
+    builder
+}
+
+/// Everything needed to serve one more accepted connection.
+pub(crate) struct Connections<S> {
+    service: S,
+    layer: ActivityLayer,
+    builder: auto::Builder<Executor>,
+    /// The connection tasks, and the signal that drains them.
+    open: Arc<OpenConnections>,
+}
+
+impl<S, B> Connections<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    /// Serves `service`, with `layer`'s accounting, on the connections
+    /// given to [`spawn`](Connections::spawn).
+    pub(crate) fn new(service: S, layer: ActivityLayer) -> Self {
+        Connections {
+            service: finalized(service),
+            layer,
+            builder: http_builder(),
+            open: Arc::default(),
+        }
+    }
+
+    /// The connection tasks still running, and the drain.
+    pub(crate) fn open(&self) -> &Arc<OpenConnections> {
+        &self.open
+    }
+
+    /// Serves `stream` on a task of its own until it closes.
+    pub(crate) fn spawn(&self, stream: Stream) {
+        let tracker = self.layer.tracker();
+        // The timeout in force now bounds this connection's split heads.
+        let conn = Conn::accepted(tracker, tracker.timeout_in_force());
+        let service =
+            ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
+        let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));
+        let connection = self
+            .builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        tokio::spawn(ConnectionTask::new(connection, conn, &self.open));
+    }
+}
+
+/// An [`axum::Router`] with its handlers turned into routes once, as
+/// `axum::serve` does, rather than on every request; any other service as
+/// it is.
+fn finalized<S: 'static>(mut service: S) -> S {
+    if let Some(router) = (&mut service as &mut dyn std::any::Any).downcast_mut::<axum::Router>() {
+        *router = std::mem::take(router).with_state(());
+    }
+    service
+}

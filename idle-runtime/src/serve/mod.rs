@@ -1,0 +1,313 @@
+//! Serving until idle or signalled, then draining: [`serve`] and [`Serve`].
+//!
+//! `run` is the README's "Shutdown and exit codes" in order, one file per
+//! step:
+//!
+//! - `accept.rs`: listen, and accept connections until a reason to stop
+//!   (idleness, SIGTERM, SIGINT, the maximum lifetime, the user's signal);
+//! - `connection/`: what one connection's activity is: before its first
+//!   request, each request, partial heads, unwritten bytes, upgrades;
+//! - `drain.rs`: stop accepting, drain within `grace`, the hook, the report;
+//! - `lines.rs`: the lifecycle lines and systemd's notifications.
+
+mod accept;
+mod connection;
+mod drain;
+mod lines;
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::pin::Pin;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+use tower_service::Service;
+
+use self::accept::Stops;
+use self::connection::Connections;
+use crate::listener::Listener;
+use crate::shutdown::{ShutdownReason, ShutdownReport, Signals};
+use crate::{ActivityLayer, Config, ListenAddr, Tracker};
+
+/// Serves `service` on `listener` until the server has been idle for the
+/// timeout, or SIGTERM or SIGINT arrives; then drains and returns.
+///
+/// `service` is typically an [`axum::Router`]; it is wrapped in an
+/// [`ActivityLayer`] for you. Give the returned [`Serve`] its settings with
+/// [`with_config`](Serve::with_config), add hooks with its other `with_*`
+/// methods, then `.await` it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use axum::{routing::get, Router};
+/// use idle_runtime::Config;
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let config = Config::default().apply_env().expect("valid environment");
+///     let listener = idle_runtime::bind(&config, None).await?;
+///     let app = Router::new().route("/", get(|| async { "hello" }));
+///     let report = idle_runtime::serve(listener, app).with_config(&config).await?;
+///     eprintln!("stopped: {}, {} requests", report.reason, report.requests);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Return Value
+///
+/// Awaiting the [`Serve`] gives a [`ShutdownReport`] once the drain is over,
+/// or an [`io::Error`] if the signal handlers cannot be installed.
+pub fn serve<S>(listener: impl Into<Listener>, service: S) -> Serve<S> {
+    Serve {
+        listener: listener.into(),
+        service,
+        tracker: crate::tracker().clone(),
+        config: Config::default(),
+        shutdown_signal: None,
+        hook: None,
+        signals: None,
+        activated: false,
+        status_path: None,
+    }
+}
+
+/// A shutdown hook, boxed: see [`Serve::with_shutdown_hook`].
+pub(crate) type Hook =
+    Box<dyn FnOnce(ShutdownReason) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A server that has not started yet; see [`serve`]. Await it to run it.
+#[must_use = "a Serve does nothing until it is awaited"]
+pub struct Serve<S> {
+    listener: Listener,
+    service: S,
+    tracker: Tracker,
+    /// Timeout, grace, ignore lists, mode and maximum lifetime (`addr` is
+    /// unused here: the listener is already bound).
+    config: Config,
+    shutdown_signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    hook: Option<Hook>,
+    /// Handlers registered by the `#[idle_server]` main before setup, so
+    /// that a signal during setup is not lost.
+    signals: Option<Signals>,
+    /// Whether the listener came from socket activation, for the log line.
+    activated: bool,
+    /// The status route's path, never counted as activity (kept apart from
+    /// `config`, which `with_config` replaces whole).
+    status_path: Option<String>,
+}
+
+impl<S> Serve<S> {
+    /// Takes the settings from `config`: `timeout` (or the adaptive
+    /// timeout), `grace`, `ignore`, `ignore_headers`, `mode` and
+    /// `max_lifetime` (`addr` is for binding, see [`bind`](crate::bind)).
+    /// Default: [`Config::default`].
+    ///
+    /// This is the one way to set them. A [`Config`] is the value that
+    /// [`Config::apply_env`] overrides from the environment, that
+    /// [`bind`](crate::bind) takes its address from and that
+    /// `#[idle_server]` builds from its keys, so it is passed whole, as
+    /// tower-http's layers take their settings from their own builders. The
+    /// other `with_*` methods of `Serve` add what is not a setting (a
+    /// tracker, a shutdown signal as in axum's `with_graceful_shutdown`, a
+    /// hook, a status route).
+    pub fn with_config(mut self, config: &Config) -> Self {
+        self.config.clone_from(config);
+        self
+    }
+
+    /// Run `hook` once after the drain, with the reason of the shutdown, to
+    /// flush state (write a cache to a volume, close a pool) before the
+    /// process exits.
+    ///
+    /// The hook gets its own `grace` to finish: a server stops at most
+    /// `2 × grace` after the shutdown starts (drain, then hook), so give the
+    /// platform a kill timeout above that. A second signal, or a drain cut
+    /// short by one, skips or abandons it; a panic in it is reported, not
+    /// propagated.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// use idle_runtime::ShutdownReason;
+    ///
+    /// async fn flush(reason: ShutdownReason) {
+    ///     eprintln!("flushing the cache before exit ({reason})");
+    /// }
+    ///
+    /// idle_runtime::serve(listener, app).with_shutdown_hook(flush).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_shutdown_hook<H, F>(mut self, hook: H) -> Self
+    where
+        H: FnOnce(ShutdownReason) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.hook = Some(Box::new(move |reason| Box::pin(hook(reason))));
+        self
+    }
+
+    /// Record activity on `tracker` instead of the process-wide
+    /// [`tracker()`](crate::tracker()).
+    pub fn with_tracker(mut self, tracker: Tracker) -> Self {
+        self.tracker = tracker;
+        self
+    }
+
+    /// Also shut down (with the same drain) when `signal` completes.
+    pub fn with_shutdown_signal<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown_signal = Some(Box::pin(signal));
+        self
+    }
+
+    /// The tracker this server records activity on.
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// # Errors
+    ///
+    /// As [`Listener::local_addr`].
+    pub fn local_addr(&self) -> io::Result<ListenAddr> {
+        self.listener.local_addr()
+    }
+
+    pub(crate) fn with_boxed_hook(mut self, hook: Hook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    pub(crate) fn with_signals(mut self, signals: Signals, activated: bool) -> Self {
+        self.signals = Some(signals);
+        self.activated = activated;
+        self
+    }
+}
+
+impl Serve<axum::Router> {
+    /// Serve the tracker's [`Status`](crate::Status) as JSON at `path` (for
+    /// example `/_idle`). Requests to it never count as activity, and it
+    /// changes nothing. It takes precedence over a route of the router at
+    /// the same path. Off by default.
+    ///
+    /// Call it after [`with_tracker`](Serve::with_tracker) if you use both.
+    pub fn with_status_route(mut self, path: &str) -> Self {
+        let handler = crate::status::route_handler(self.tracker.clone());
+        let user = std::mem::take(&mut self.service);
+        self.service = axum::Router::new()
+            .route(path, axum::routing::get(handler))
+            .fallback_service(user.with_state(()));
+        self.status_path = Some(path.to_owned());
+        self
+    }
+}
+
+impl<S> std::fmt::Debug for Serve<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> IntoFuture for Serve<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Output = io::Result<ShutdownReport>;
+    type IntoFuture = ServeFuture;
+
+    fn into_future(self) -> Self::IntoFuture {
+        ServeFuture(Box::pin(run(self)))
+    }
+}
+
+/// The future of an awaited [`Serve`].
+#[must_use = "futures do nothing unless polled"]
+pub struct ServeFuture(Pin<Box<dyn Future<Output = io::Result<ShutdownReport>> + Send>>);
+
+impl Future for ServeFuture {
+    type Output = io::Result<ShutdownReport>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for ServeFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeFuture").finish_non_exhaustive()
+    }
+}
+
+/// The README's "Shutdown and exit codes", step by step.
+async fn run<S, B>(serve: Serve<S>) -> io::Result<ShutdownReport>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let Serve {
+        listener,
+        service,
+        tracker,
+        config,
+        shutdown_signal,
+        hook,
+        signals,
+        activated,
+        status_path,
+    } = serve;
+    let mut signals = match signals {
+        Some(signals) => signals,
+        None => Signals::new()?,
+    };
+    let mut stops = Stops::new(&tracker, config.mode, shutdown_signal)?;
+    let layer = ActivityLayer::new(tracker.clone())
+        .ignore(config.ignore.iter().cloned().chain(status_path))
+        .ignore_headers(config.ignore_headers.iter().cloned());
+    let mut connections = Connections::new(service, layer);
+
+    // Serve until a reason to stop.
+    let started = Instant::now();
+    accept::listening(&listener, &tracker, &config, started, activated)?;
+    stops.arm(started, config.max_lifetime);
+    let reason = accept::until_stopped(&listener, &mut connections, &mut signals, &mut stops).await;
+
+    // 1. Stop accepting connections.
+    drain::stop_accepting(listener, &tracker, reason);
+    // 2, 3. Let what runs finish, for at most `grace`.
+    let grace = config.grace;
+    let drain = drain::drain(connections.open(), &tracker, grace, &mut signals).await;
+    let requests = tracker.requests();
+    // 4. The hook, for at most another `grace`.
+    let hook = drain::run_hook(hook, drain, reason, grace, &mut signals).await;
+    // 5. One line, and the report.
+    Ok(drain::report(
+        &tracker, reason, drain, hook, started, requests,
+    ))
+}
