@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::future::IntoFuture;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -196,5 +197,46 @@ fn on_shutdown_the_websocket_gets_a_close_frame() {
         !server.stderr().contains("abandoned"),
         "{}",
         server.stderr()
+    );
+}
+
+/// Without the attribute, the builder's order does not matter: settings given
+/// after the status route (`with_config` replaces them whole) still leave the
+/// status route uncounted, so a monitor polling it cannot keep the server up.
+#[test]
+fn the_status_route_never_counts_whatever_the_order_of_the_builder() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let config = idle_runtime::Config::default().with_timeout(TIMEOUT);
+    let started = Instant::now();
+    let server = runtime.spawn(
+        idle_runtime::serve(listener, app)
+            .with_tracker(idle_runtime::Tracker::new())
+            .with_status_route("/_idle")
+            .with_config(&config)
+            .into_future(),
+    );
+    let mut polled = 0;
+    while !server.is_finished() && started.elapsed() < TIMEOUT * 4 {
+        if try_get(addr, "/_idle").is_ok_and(|status| status.status == 200) {
+            polled += 1;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let stopped_at = Instant::now();
+    let report = runtime.block_on(server).unwrap().unwrap();
+    assert!(polled >= 5, "the status route answered {polled} times");
+    assert_eq!(report.reason, idle_runtime::ShutdownReason::Idle);
+    assert_eq!(report.requests, 0, "status reads are not requests served");
+    assert_between(
+        "idle exit",
+        started,
+        stopped_at,
+        TIMEOUT - EARLY,
+        TIMEOUT + LATE,
     );
 }
