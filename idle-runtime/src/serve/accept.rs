@@ -10,23 +10,18 @@
 //! own ([`TimerThread`]): the server's runtime has no timer armed between
 //! requests.
 
-use std::convert::Infallible;
-use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use http::{Request, Response};
-use http_body::Body;
-use hyper::body::Incoming;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tower_service::Service;
 
 use super::connection::Connections;
 use super::lines;
+use super::HttpService;
 use crate::listener::{Listener, Stream};
 use crate::shutdown::{ShutdownReason, Signals};
 use crate::tracker::Serving;
@@ -110,22 +105,12 @@ impl Stops {
 /// Accepts connections and serves them on `connections` until the first
 /// reason to stop, which it returns. (`connections` is borrowed mutably only
 /// so that this future is `Send` without asking the service to be `Sync`.)
-pub(super) async fn until_stopped<S, B>(
+pub(super) async fn until_stopped<S: HttpService>(
     listener: &Listener,
     connections: &mut Connections<S>,
     signals: &mut Signals,
     stops: &mut Stops,
-) -> ShutdownReason
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+) -> ShutdownReason {
     let mut accept_errors = AcceptErrors::default();
     loop {
         tokio::select! {

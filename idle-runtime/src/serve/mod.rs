@@ -238,6 +238,40 @@ where
     }
 }
 
+/// What [`serve`] can serve: the bounds of `Serve`'s `IntoFuture`, named
+/// once for the functions inside (a public impl cannot use a private
+/// trait, so `IntoFuture` spells them out).
+pub(crate) trait HttpService:
+    Service<
+        Request<Incoming>,
+        Response = Response<Self::ResBody>,
+        Error = Infallible,
+        Future = Self::Fut,
+    > + Clone
+    + Send
+    + 'static
+{
+    /// The response body.
+    type ResBody: Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + 'static;
+    /// The response future.
+    type Fut: Future<Output = Result<Response<Self::ResBody>, Infallible>> + Send + 'static;
+}
+
+impl<S, B> HttpService for S
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type ResBody = B;
+    type Fut = S::Future;
+}
+
 /// The future of an awaited [`Serve`].
 #[must_use = "futures do nothing unless polled"]
 pub struct ServeFuture(Pin<Box<dyn Future<Output = io::Result<ShutdownReport>> + Send>>);
@@ -260,17 +294,7 @@ impl std::fmt::Debug for ServeFuture {
 }
 
 /// The README's "Shutdown and exit codes", step by step.
-async fn run<S, B>(serve: Serve<S>) -> io::Result<ShutdownReport>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+async fn run<S: HttpService>(serve: Serve<S>) -> io::Result<ShutdownReport> {
     let Serve {
         listener,
         service,

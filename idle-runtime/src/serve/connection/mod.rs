@@ -49,23 +49,20 @@ mod io;
 mod service;
 mod task;
 
-use std::convert::Infallible;
-use std::error::Error as StdError;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Request, Response, Version};
-use http_body::Body;
+use http::{Request, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tower_service::Service;
 
 use self::io::TrackedIo;
 use self::service::{ConnectionService, Executor};
 use self::task::ConnectionTask;
 pub(crate) use self::task::OpenConnections;
+use super::HttpService;
 use crate::listener::Stream;
 use crate::{ActivityLayer, Tracker};
 
@@ -196,17 +193,7 @@ pub(crate) struct Connections<S> {
     open: Arc<OpenConnections>,
 }
 
-impl<S, B> Connections<S>
-where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
-{
+impl<S: HttpService> Connections<S> {
     /// Serves `service`, with `layer`'s accounting, on the connections
     /// given to [`spawn`](Connections::spawn).
     pub(crate) fn new(service: S, layer: ActivityLayer) -> Self {
