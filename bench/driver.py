@@ -67,7 +67,7 @@ def arguments():
     parser.add_argument("--seed-python", required=True)
     parser.add_argument("--seed-app", required=True)
     parser.add_argument("--out", required=True, help="directory for RESULTS.md, results.json, chart.svg")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--cold-runs", type=int, default=30)
     parser.add_argument("--exit-runs", type=int, default=12)

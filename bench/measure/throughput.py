@@ -1,13 +1,14 @@
 """Throughput and p99 latency under wrk (`wrk -t2 -c50`), one long-lived
-server per design, rounds in alternating order; with each round, the CPU
-time the server used per request, and the memory it holds at the end."""
+server per design; in each round bare and idle back to back, in alternating
+order, then the seed design. With each round, the CPU time the server used
+per request, and the memory it holds at the end."""
 
 import json
 import os
 import subprocess
 
 from .client import wait_200
-from .servers import HOST, cpu_seconds, free_port, log, rotate, rss_kib, stop
+from .servers import HOST, cpu_seconds, free_port, log, rss_kib, stop
 
 WRK_DONE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk_done.lua")
 
@@ -49,7 +50,7 @@ def throughput(servers, rounds, seconds):
         for server in servers:  # warm up
             wrk(running[server.key][1], 1)
         for round_ in range(rounds):
-            for server in rotate(servers, round_):
+            for server in round_order(servers, round_):
                 process, port = running[server.key]
                 results[server.key].append(measured_round(process, port, seconds))
                 log_round(round_, rounds, server.key, results[server.key][-1])
@@ -60,6 +61,17 @@ def throughput(servers, rounds, seconds):
         for process, _ in running.values():
             stop(process)
     return results, memory
+
+
+def round_order(servers, round_):
+    """bare and idle back to back, in alternating order (bare first in even
+    rounds), then the others: the pair whose ratio is the target is
+    measured as close in time as possible, so that a change in other load
+    on the machine between rounds hits both alike."""
+    pair = [s for s in servers if s.key in ("bare", "idle")]
+    if round_ % 2:
+        pair.reverse()
+    return pair + [s for s in servers if s.key not in ("bare", "idle")]
 
 
 def measured_round(process, port, seconds):
