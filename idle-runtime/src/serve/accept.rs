@@ -145,8 +145,9 @@ pub(super) async fn until_stopped<S: HttpService>(
 /// Resolves when the timer's task has finished; never if there is none.
 async fn fired(timer: &mut Option<JoinHandle<()>>) {
     match timer {
-        // An error means the timer thread has gone, which only happens once
-        // `serve` drops it: not reached while the loop runs.
+        // An error (the task panicked, or its thread has gone, which only
+        // happens once `serve` drops it) counts as fired too: a server whose
+        // watchdog has failed drains and stops rather than run for ever.
         Some(task) => drop(task.await),
         None => std::future::pending().await,
     }
