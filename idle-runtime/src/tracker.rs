@@ -273,16 +273,6 @@ impl Tracker {
         (state.active == 0).then(|| self.instant_at(state.last_end_ms))
     }
 
-    /// Resolves once the tracker has been idle for `timeout` without
-    /// interruption.
-    ///
-    /// This is the watchdog: it sleeps until the current deadline
-    /// (`last activity + timeout`), then looks again; it never polls on a
-    /// fixed tick. See [`watchdog`](crate::watchdog) for the details.
-    pub async fn wait_idle(&self, timeout: Duration) {
-        crate::watchdog::wait_idle(self, timeout).await;
-    }
-
     /// Resolves once no activity is running (immediately if none is). Used
     /// by the drain, which waits for keep-awake guards as well as for
     /// connections.
