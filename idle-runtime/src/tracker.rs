@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use crate::adaptive::{TimeoutInForce, TimeoutSource};
 use crate::state::{ActivityWord, State, MAX_MILLIS};
-use crate::{Config, IdleMode, Status};
+use crate::{Config, IdleMode};
 
 /// Counts running activities and remembers when the last one ended.
 ///
@@ -80,7 +80,8 @@ struct Inner {
     silent_zero: Notify,
     /// `true` once a server using this tracker has started its shutdown.
     shutdown: watch::Sender<bool>,
-    /// What the server using this tracker serves with, for [`Status`].
+    /// What the server using this tracker serves with, for
+    /// [`Status`](crate::Status).
     /// Read by status queries only, never on the request path.
     serving: Mutex<Option<Serving>>,
     /// The idle timeout in force (fixed or adaptive), for the watchdog and
@@ -88,7 +89,8 @@ struct Inner {
     timeout: TimeoutInForce,
 }
 
-/// The settings of the server that uses a tracker, for [`Status`].
+/// The settings of the server that uses a tracker, for
+/// [`Status`](crate::Status).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Serving {
     pub(crate) started: Instant,
@@ -165,40 +167,6 @@ impl Tracker {
         *self.inner.shutdown.borrow()
     }
 
-    /// A snapshot of the activity and of the idle deadline; cheap (one
-    /// atomic load and an uncontended lock on the server settings) and
-    /// read-only.
-    pub fn status(&self) -> Status {
-        let state = self.state();
-        let now = Instant::now();
-        let serving = *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner());
-        let idle_for = (state.active == 0)
-            .then(|| now.saturating_duration_since(self.instant_at(state.last_end_ms)));
-        let timeout = serving.map(|_| self.timeout_in_force());
-        let until_idle = match (serving, timeout, idle_for) {
-            (
-                Some(Serving {
-                    mode: IdleMode::Exit,
-                    ..
-                }),
-                Some(timeout),
-                Some(idle_for),
-            ) => Some(timeout.saturating_sub(idle_for)),
-            _ => None,
-        };
-        Status {
-            active: state.active,
-            idle_for,
-            until_idle,
-            requests: self.requests(),
-            uptime: serving.map(|s| now.saturating_duration_since(s.started)),
-            mode: serving.map(|s| s.mode),
-            shutting_down: self.is_shutting_down(),
-            timeout,
-            timeout_source: serving.map(|_| self.inner.timeout.source()),
-        }
-    }
-
     /// Records what a server serves with, and sets the timeout in force:
     /// fixed, or adaptive (reading the state file, if any).
     pub(crate) fn set_serving(&self, serving: Serving, config: &Config) {
@@ -210,6 +178,12 @@ impl Tracker {
             None => self.inner.timeout.set_fixed(config.timeout),
         }
         *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+    }
+
+    /// What the server using this tracker serves with, or `None` before it
+    /// serves; for [`Status`](crate::Status).
+    pub(crate) fn serving(&self) -> Option<Serving> {
+        *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The idle timeout in force for the server using this tracker: the
@@ -619,42 +593,6 @@ mod tests {
             .await
             .expect("woken when the count reaches zero")
             .unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn status_reports_activity_and_the_deadline() {
-        let tracker = Tracker::new();
-        let status = tracker.status();
-        assert_eq!((status.active, status.mode, status.uptime), (0, None, None));
-        tracker.set_serving(
-            Serving {
-                started: Instant::now(),
-                mode: IdleMode::Exit,
-            },
-            &Config::default(),
-        );
-        tokio::time::advance(Duration::from_secs(10)).await;
-        let status = tracker.status();
-        assert_eq!(status.idle_for, Some(Duration::from_secs(10)));
-        assert_eq!(status.until_idle, Some(Duration::from_secs(20)));
-        assert_eq!(status.uptime, Some(Duration::from_secs(10)));
-        let guard = tracker.begin_request();
-        let status = tracker.status();
-        assert_eq!(
-            (
-                status.active,
-                status.requests,
-                status.idle_for,
-                status.until_idle
-            ),
-            (1, 0, None, None)
-        );
-        drop(guard);
-        assert_eq!(tracker.status().until_idle, Some(Duration::from_secs(30)));
-        assert!(!tracker.status().shutting_down);
-        tracker.mark_shutdown();
-        assert!(tracker.status().shutting_down);
-        tracker.shutdown_started().await;
     }
 
     fn auto(tracker: &Tracker, config: &Config) {
