@@ -19,6 +19,15 @@
 //! moment the count leaves zero is known for free, together with when the
 //! idle period began. Only then is the clock read (and, for a gap of a
 //! second or more, a lock taken): see [`adaptive`](crate::adaptive).
+//!
+//! # Where `Tracker`'s methods live
+//!
+//! STYLE.md's model keeps the tracker in one file. Here this file holds the
+//! counter, the idle clock and the guard (everything the request path
+//! runs); `serving.rs` what the server serves with and the timeout in force.
+//! Two methods live with the module that reads the tracker, so that the
+//! dependency runs one way: [`Tracker::wait_idle`] in `watchdog.rs` and
+//! [`Tracker::status`] in `status.rs`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,9 +36,12 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use crate::adaptive::{TimeoutInForce, TimeoutSource};
+use crate::adaptive::TimeoutInForce;
 use crate::state::{ActivityWord, State, MAX_MILLIS};
-use crate::{Config, IdleMode};
+
+mod serving;
+
+pub(crate) use serving::Serving;
 
 /// Counts running activities and remembers when the last one ended.
 ///
@@ -87,14 +99,6 @@ struct Inner {
     /// The idle timeout in force (fixed or adaptive), for the watchdog and
     /// the status; records idle gaps when adaptive.
     timeout: TimeoutInForce,
-}
-
-/// The settings of the server that uses a tracker, for
-/// [`Status`](crate::Status).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Serving {
-    pub(crate) started: Instant,
-    pub(crate) mode: IdleMode,
 }
 
 impl Tracker {
@@ -165,59 +169,6 @@ impl Tracker {
     /// Whether the server using this tracker has started its shutdown.
     pub fn is_shutting_down(&self) -> bool {
         *self.inner.shutdown.borrow()
-    }
-
-    /// Records what a server serves with, and sets the timeout in force:
-    /// fixed, or adaptive (reading the state file, if any).
-    pub(crate) fn set_serving(&self, serving: Serving, config: &Config) {
-        match &config.auto_timeout {
-            Some(auto) => self
-                .inner
-                .timeout
-                .set_auto(auto.cold_start_cost, config.state.clone()),
-            None => self.inner.timeout.set_fixed(config.timeout),
-        }
-        *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
-    }
-
-    /// What the server using this tracker serves with, or `None` before it
-    /// serves; for [`Status`](crate::Status).
-    pub(crate) fn serving(&self) -> Option<Serving> {
-        *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The idle timeout in force for the server using this tracker: the
-    /// fixed one, or the one the adaptive timeout chose last.
-    pub(crate) fn timeout_in_force(&self) -> Duration {
-        self.inner.timeout.get()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn inner_timeout(&self) -> &TimeoutInForce {
-        &self.inner.timeout
-    }
-
-    /// Where the timeout in force comes from.
-    pub(crate) fn timeout_source(&self) -> TimeoutSource {
-        self.inner.timeout.source()
-    }
-
-    /// Resolves when the timeout in force changes; see
-    /// `TimeoutInForce::changed`.
-    pub(crate) fn timeout_changed(&self) -> tokio::sync::futures::Notified<'_> {
-        self.inner.timeout.changed()
-    }
-
-    /// At exit, with the adaptive timeout and a state file: saves what was
-    /// learned and when the server went idle. A failure is one warning line.
-    pub(crate) fn save_state(&self) {
-        let state = self.state();
-        let idle_since = (state.active == 0).then_some(state.last_end_ms);
-        self.inner.timeout.save(
-            idle_since,
-            self.now_ms_floor(),
-            std::time::SystemTime::now(),
-        );
     }
 
     pub(crate) fn mark_shutdown(&self) {
@@ -492,6 +443,8 @@ impl std::fmt::Debug for ActivityGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adaptive::TimeoutSource;
+    use crate::{Config, IdleMode};
 
     #[tokio::test(start_paused = true)]
     async fn counts_guards_and_remembers_the_last_end() {
