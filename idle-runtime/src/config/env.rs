@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::mode::{MODE_EXPECTED, PLATFORMS};
+use super::mode::{self, MODE_EXPECTED};
 use super::{Config, IdleMode, ListenAddr};
 
 /// The environment variable that overrides [`Config::timeout`], or with
@@ -44,99 +44,106 @@ impl Config {
         mut self,
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<Self, ConfigError> {
+        // In this order, so that the error names the first invalid variable.
         if let Some(value) = lookup(ENV_TIMEOUT) {
-            let text = utf8(ENV_TIMEOUT, value, idle_duration::TIMEOUT_EXPECTED)?;
-            match idle_duration::parse_timeout(&text) {
-                Ok(idle_duration::Timeout::Fixed(timeout)) => self = self.with_timeout(timeout),
-                // Keep a cold-start cost given in code; else the default.
-                Ok(idle_duration::Timeout::Auto) => {
-                    self.auto_timeout = Some(self.auto_timeout.unwrap_or_default());
-                }
-                Err(error) => {
-                    return Err(ConfigError {
-                        variable: ENV_TIMEOUT,
-                        value: text,
-                        expected: idle_duration::TIMEOUT_EXPECTED,
-                        reason: Some(error.to_string()),
-                    })
-                }
-            }
+            self = self.apply_timeout(value)?;
         }
         if let Some(value) = lookup(ENV_STATE) {
-            let path = PathBuf::from(value);
-            if !path.is_absolute() {
-                return Err(ConfigError {
-                    variable: ENV_STATE,
-                    value: path.to_string_lossy().into_owned(),
-                    expected: STATE_EXPECTED,
-                    reason: None,
-                });
-            }
-            self.state = Some(path);
+            self.state = Some(parse_state(value)?);
         }
         if let Some(value) = lookup(ENV_GRACE) {
             self.grace = parse_duration(ENV_GRACE, value)?;
         }
         if let Some(value) = lookup(ENV_PORT) {
-            let text = utf8(ENV_PORT, value, PORT_EXPECTED)?;
-            // Digits only, without a sign or leading zeros: `+8080` and
-            // `08080` are more likely mistakes than ports.
-            let canonical = !text.is_empty()
-                && text.bytes().all(|b| b.is_ascii_digit())
-                && (text == "0" || !text.starts_with('0'));
-            let port = canonical
-                .then(|| text.parse::<u16>().ok())
-                .flatten()
-                .ok_or_else(|| ConfigError {
-                    variable: ENV_PORT,
-                    value: text.clone(),
-                    expected: PORT_EXPECTED,
-                    reason: None,
-                })?;
-            match &mut self.addr {
-                ListenAddr::Tcp(addr) => addr.set_port(port),
-                // Platforms set PORT for everyone; failing on it would make a
-                // Unix-socket server unusable there.
-                ListenAddr::Unix(path) => crate::log::warning(&format!(
-                    "PORT={port} is ignored: the server listens on the Unix socket {}",
-                    path.display()
-                )),
-            }
+            self.set_port(parse_port(value)?);
         }
         if let Some(value) = lookup(ENV_MODE) {
-            let text = utf8(ENV_MODE, value, MODE_EXPECTED)?;
-            self.mode = match text.as_str() {
-                "exit" => IdleMode::Exit,
-                "drain-only" => IdleMode::DrainOnly,
-                _ => {
-                    return Err(ConfigError {
-                        variable: ENV_MODE,
-                        value: text,
-                        expected: MODE_EXPECTED,
-                        reason: None,
-                    })
-                }
-            };
+            self.mode = parse_mode(value)?;
             self.mode_reason = Cow::Borrowed("IDLE_MODE is set");
-        } else if let Some((mode, reason)) = PLATFORMS
-            .iter()
-            .find(|(variable, _, _)| match *variable {
-                // Socket activation addressed to this process only (as
-                // `take_activated_listener` decides): with another process's
-                // LISTEN_PID the server binds `addr`.
-                "LISTEN_FDS" => {
-                    lookup(variable).is_some()
-                        && lookup("LISTEN_PID")
-                            .is_none_or(|pid| pid.to_str() == Some(&std::process::id().to_string()))
-                }
-                _ => lookup(variable).is_some(),
-            })
-            .map(|(_, mode, reason)| (*mode, *reason))
-        {
+        } else if let Some((mode, reason)) = mode::detect(&lookup) {
             self.mode = mode;
             self.mode_reason = Cow::Borrowed(reason);
         }
         Ok(self)
+    }
+
+    /// `IDLE_TIMEOUT`: a fixed timeout, or `auto`.
+    fn apply_timeout(mut self, value: OsString) -> Result<Self, ConfigError> {
+        let text = utf8(ENV_TIMEOUT, value, idle_duration::TIMEOUT_EXPECTED)?;
+        match idle_duration::parse_timeout(&text) {
+            Ok(idle_duration::Timeout::Fixed(timeout)) => Ok(self.with_timeout(timeout)),
+            // Keep a cold-start cost given in code; else the default.
+            Ok(idle_duration::Timeout::Auto) => {
+                self.auto_timeout = Some(self.auto_timeout.unwrap_or_default());
+                Ok(self)
+            }
+            Err(error) => Err(ConfigError {
+                variable: ENV_TIMEOUT,
+                value: text,
+                expected: idle_duration::TIMEOUT_EXPECTED,
+                reason: Some(error.to_string()),
+            }),
+        }
+    }
+
+    /// `PORT`: replaces the port of a TCP address.
+    fn set_port(&mut self, port: u16) {
+        match &mut self.addr {
+            ListenAddr::Tcp(addr) => addr.set_port(port),
+            // Platforms set PORT for everyone; failing on it would make a
+            // Unix-socket server unusable there.
+            ListenAddr::Unix(path) => crate::log::warning(&format!(
+                "PORT={port} is ignored: the server listens on the Unix socket {}",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// `IDLE_STATE`: an absolute path.
+fn parse_state(value: OsString) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(value);
+    if !path.is_absolute() {
+        return Err(ConfigError {
+            variable: ENV_STATE,
+            value: path.to_string_lossy().into_owned(),
+            expected: STATE_EXPECTED,
+            reason: None,
+        });
+    }
+    Ok(path)
+}
+
+/// `PORT`: a port number, written plainly.
+fn parse_port(value: OsString) -> Result<u16, ConfigError> {
+    let text = utf8(ENV_PORT, value, PORT_EXPECTED)?;
+    // Digits only, without a sign or leading zeros: `+8080` and
+    // `08080` are more likely mistakes than ports.
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical
+        .then(|| text.parse::<u16>().ok())
+        .flatten()
+        .ok_or_else(|| ConfigError {
+            variable: ENV_PORT,
+            value: text.clone(),
+            expected: PORT_EXPECTED,
+            reason: None,
+        })
+}
+
+/// `IDLE_MODE`: `exit` or `drain-only`.
+fn parse_mode(value: OsString) -> Result<IdleMode, ConfigError> {
+    let text = utf8(ENV_MODE, value, MODE_EXPECTED)?;
+    match mode::from_name(&text) {
+        Some(mode) => Ok(mode),
+        None => Err(ConfigError {
+            variable: ENV_MODE,
+            value: text,
+            expected: MODE_EXPECTED,
+            reason: None,
+        }),
     }
 }
 

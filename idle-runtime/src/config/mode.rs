@@ -15,6 +15,8 @@
 //!
 //! The startup line says which mode was chosen and why.
 
+use std::ffi::OsString;
+
 /// Whether the server exits when idle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IdleMode {
@@ -36,10 +38,41 @@ impl std::fmt::Display for IdleMode {
     }
 }
 
+/// What `IDLE_MODE` may be: the names [`IdleMode`] displays as.
 pub(super) const MODE_EXPECTED: &str = "`exit` or `drain-only`";
 
+/// The mode named as [`IdleMode`] displays it, if it is one.
+pub(super) fn from_name(name: &str) -> Option<IdleMode> {
+    match name {
+        "exit" => Some(IdleMode::Exit),
+        "drain-only" => Some(IdleMode::DrainOnly),
+        _ => None,
+    }
+}
+
+/// The mode of the first platform in [`PLATFORMS`] whose variable `lookup`
+/// finds, with the reason the startup line gives.
+pub(super) fn detect(
+    lookup: &impl Fn(&str) -> Option<OsString>,
+) -> Option<(IdleMode, &'static str)> {
+    PLATFORMS
+        .iter()
+        .find(|(variable, _, _)| match *variable {
+            // Socket activation addressed to this process only (as
+            // `take_activated_listener` decides): with another process's
+            // LISTEN_PID the server binds `addr`.
+            "LISTEN_FDS" => {
+                lookup(variable).is_some()
+                    && lookup("LISTEN_PID")
+                        .is_none_or(|pid| pid.to_str() == Some(&std::process::id().to_string()))
+            }
+            _ => lookup(variable).is_some(),
+        })
+        .map(|(_, mode, reason)| (*mode, *reason))
+}
+
 /// Platform detection, first match wins: the variable, the mode, the reason.
-pub(super) const PLATFORMS: [(&str, IdleMode, &str); 4] = [
+const PLATFORMS: [(&str, IdleMode, &str); 4] = [
     (
         "K_SERVICE",
         IdleMode::DrainOnly,
