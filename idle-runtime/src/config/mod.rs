@@ -17,6 +17,10 @@
 //! `#[idle_server]` main prints it as one line and exits with code 2 before
 //! anything is bound.
 //!
+//! A folder like tower-http's `timeout/`, except that `mod.rs` holds
+//! [`Config`] itself besides the `mod` lines and the `pub use` list: it is
+//! what the folder is named after and what a reader looks for first.
+//!
 //! | file | what lives there |
 //! |------|------------------|
 //! | `mod.rs` | [`Config`], its defaults and `with_*` setters, [`AutoTimeout`] |

@@ -23,8 +23,9 @@
 //! # Where `Tracker`'s methods live
 //!
 //! STYLE.md's model keeps the tracker in one file. Here this file holds the
-//! counter, the idle clock and the guard (everything the request path
-//! runs); `serving.rs` what the server serves with and the timeout in force.
+//! counter, the idle clock, the guard and the waits on them (everything the
+//! request path runs is here, together); `serving.rs` holds what the server
+//! serves with and the timeout in force.
 //! Two methods live with the module that reads the tracker, so that the
 //! dependency runs one way: [`Tracker::wait_idle`] in `watchdog.rs` and
 //! [`Tracker::status`] in `status.rs`.
