@@ -13,7 +13,7 @@ use std::time::Duration;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{ItemFn, ReturnType};
+use syn::{ItemFn, ReturnType, Signature};
 
 use crate::args::Addr;
 use crate::{args, signature};
@@ -47,6 +47,8 @@ pub(crate) fn idle_server(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The `fn <name>() -> ExitCode` that holds the user's function, renamed,
+/// and hands it to `<crate>::__private::run` with the attribute's values.
 fn generate(function: ItemFn, args: args::Args) -> TokenStream {
     let ItemFn {
         attrs,
@@ -62,8 +64,56 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
 
     let krate = args
         .krate
+        .clone()
         .unwrap_or_else(|| syn::parse_quote!(::idle_runtime));
-    let (timeout_ms, auto_timeout) = match args.timeout {
+    let macro_config = macro_config(&args, &krate);
+    let setup = setup_future(&sig, &krate, &inner);
+
+    quote! {
+        #(#attrs)*
+        #vis fn #name() -> ::std::process::ExitCode {
+            #inner_sig #block
+
+            #krate::__private::run(
+                #macro_config,
+                #setup,
+            )
+        }
+    }
+}
+
+/// The attribute's values as a `MacroConfig` literal, defaults filled in:
+/// plain numbers and strings, nothing left to parse at run time.
+fn macro_config(args: &args::Args, krate: &syn::Path) -> TokenStream {
+    let (timeout_ms, auto_timeout) = timeout(args);
+    let state = option(args.state.as_ref());
+    let grace_ms = millis(args.grace.unwrap_or(DEFAULT_GRACE));
+    let addr = listen_addr(args.addr.as_ref(), krate);
+    let ignore = args.ignore.as_deref().unwrap_or_default();
+    let ignore_headers = args.ignore_header.as_deref().unwrap_or_default();
+    let max_lifetime = option(args.max_lifetime.map(millis));
+    let status = option(args.status.as_ref());
+    let on_shutdown = shutdown_hook(args.on_shutdown.as_ref(), krate);
+    quote! {
+        #krate::__private::MacroConfig {
+            timeout_ms: #timeout_ms,
+            auto_cold_start_cost_ms: #auto_timeout,
+            state: #state,
+            grace_ms: #grace_ms,
+            addr: #addr,
+            ignore: &[#(#ignore),*],
+            ignore_headers: &[#(#ignore_headers),*],
+            max_lifetime_ms: #max_lifetime,
+            status: #status,
+            on_shutdown: #on_shutdown,
+        }
+    }
+}
+
+/// `timeout_ms` (the default with `auto`) and `auto_cold_start_cost_ms`
+/// (`Some` with `auto` only).
+fn timeout(args: &args::Args) -> (u64, TokenStream) {
+    match args.timeout {
         Some(idle_duration::Timeout::Auto) => {
             let cost = millis(
                 args.cold_start_cost
@@ -81,39 +131,42 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
             millis(DEFAULT_TIMEOUT),
             quote!(::core::option::Option::None),
         ),
-    };
-    let state = match &args.state {
-        Some(path) => quote!(::core::option::Option::Some(#path)),
-        None => quote!(::core::option::Option::None),
-    };
-    let grace_ms = millis(args.grace.unwrap_or(DEFAULT_GRACE));
-    let addr = match args.addr {
+    }
+}
+
+/// `addr` as a `ListenAddr`, built from its parts.
+fn listen_addr(addr: Option<&Addr>, krate: &syn::Path) -> TokenStream {
+    match addr {
         Some(Addr::Unix(path)) => {
             quote!(#krate::__private::ListenAddr::Unix(::std::path::PathBuf::from(#path)))
         }
         Some(Addr::Ip(addr)) => {
-            let addr = socket_addr(addr);
+            let addr = socket_addr(*addr);
             quote!(#krate::__private::ListenAddr::Tcp(#addr))
         }
         None => {
             let addr = socket_addr(DEFAULT_ADDR.parse().expect("the default address parses"));
             quote!(#krate::__private::ListenAddr::Tcp(#addr))
         }
-    };
-    let ignore = args.ignore.unwrap_or_default();
-    let ignore_headers = args.ignore_header.unwrap_or_default();
-    let max_lifetime = match args.max_lifetime {
-        Some(duration) => {
-            let millis = millis(duration);
-            quote!(::core::option::Option::Some(#millis))
+    }
+}
+
+/// `on_shutdown`, boxed by a function whose bound checks its signature.
+fn shutdown_hook(path: Option<&syn::Path>, krate: &syn::Path) -> TokenStream {
+    match path {
+        // The hook's signature is checked where the user named it.
+        Some(path) => {
+            let span = path.span();
+            let krate = respan(krate.to_token_stream(), span);
+            quote_spanned!(span=> ::core::option::Option::Some(#krate::__private::shutdown_hook(#path)))
         }
         None => quote!(::core::option::Option::None),
-    };
-    let status = match &args.status {
-        Some(path) => quote!(::core::option::Option::Some(#path)),
-        None => quote!(::core::option::Option::None),
-    };
+    }
+}
 
+/// The future `run` awaits for the router: the user's function, its
+/// `Router` or `Result<Router, E>` unified, `E` described as a message.
+fn setup_future(sig: &Signature, krate: &syn::Path, inner: &syn::Ident) -> TokenStream {
     // The glue that depends on the return type is spanned on it, so that a
     // wrong type is reported on the user's `-> T`, not in generated code.
     let return_span = match &sig.output {
@@ -127,48 +180,27 @@ fn generate(function: ItemFn, args: args::Args) -> TokenStream {
     let into_result = quote_spanned!(return_span=>
         #spanned_krate::__private::SetupOutput::into_setup_result(#output)
     );
-    // The hook's signature is checked where the user named it.
-    let on_shutdown = match &args.on_shutdown {
-        Some(path) => {
-            let span = path.span();
-            let krate = respan(krate.to_token_stream(), span);
-            quote_spanned!(span=> ::core::option::Option::Some(#krate::__private::shutdown_hook(#path)))
-        }
-        None => quote!(::core::option::Option::None),
-    };
     let describe = quote_spanned!(return_span=>
         (&#spanned_krate::__private::SetupErrorMustImplementDisplayOrDebug(&error)).describe()
     );
-
     quote! {
-        #(#attrs)*
-        #vis fn #name() -> ::std::process::ExitCode {
-            #inner_sig #block
-
-            #krate::__private::run(
-                #krate::__private::MacroConfig {
-                    timeout_ms: #timeout_ms,
-                    auto_cold_start_cost_ms: #auto_timeout,
-                    state: #state,
-                    grace_ms: #grace_ms,
-                    addr: #addr,
-                    ignore: &[#(#ignore),*],
-                    ignore_headers: &[#(#ignore_headers),*],
-                    max_lifetime_ms: #max_lifetime,
-                    status: #status,
-                    on_shutdown: #on_shutdown,
-                },
-                async {
-                    #[allow(unused_imports)]
-                    use #krate::__private::{DescribeDebug as _, DescribeDisplay as _};
-                    let #output = #inner().await;
-                    match #into_result {
-                        ::core::result::Result::Ok(router) => ::core::result::Result::Ok(router),
-                        ::core::result::Result::Err(error) => ::core::result::Result::Err(#describe),
-                    }
-                },
-            )
+        async {
+            #[allow(unused_imports)]
+            use #krate::__private::{DescribeDebug as _, DescribeDisplay as _};
+            let #output = #inner().await;
+            match #into_result {
+                ::core::result::Result::Ok(router) => ::core::result::Result::Ok(router),
+                ::core::result::Result::Err(error) => ::core::result::Result::Err(#describe),
+            }
         }
+    }
+}
+
+/// `Some(value)` or `None`, as tokens.
+fn option(value: Option<impl ToTokens>) -> TokenStream {
+    match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
+        None => quote!(::core::option::Option::None),
     }
 }
 

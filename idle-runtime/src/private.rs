@@ -11,7 +11,7 @@ pub use ::tokio;
 
 use crate::shutdown::Signals;
 pub use crate::ListenAddr;
-use crate::{log, Config};
+use crate::{log, ActivatedListener, Config};
 
 /// The attribute's values, checked at compile time.
 #[allow(missing_debug_implementations)]
@@ -72,37 +72,7 @@ pub fn run<F>(macro_config: MacroConfig, setup: F) -> ExitCode
 where
     F: Future<Output = Result<axum::Router, String>>,
 {
-    let MacroConfig {
-        timeout_ms,
-        auto_cold_start_cost_ms,
-        state,
-        grace_ms,
-        addr,
-        ignore,
-        ignore_headers,
-        max_lifetime_ms,
-        status,
-        on_shutdown,
-    } = macro_config;
-    let mut config = Config::default()
-        .with_timeout(Duration::from_millis(timeout_ms))
-        .with_grace(Duration::from_millis(grace_ms))
-        .with_addr(addr)
-        .with_ignore(ignore.iter().copied())
-        .with_ignore_headers(
-            ignore_headers
-                .iter()
-                .filter_map(|name| http::HeaderName::from_bytes(name.as_bytes()).ok()),
-        );
-    if let Some(millis) = max_lifetime_ms {
-        config = config.with_max_lifetime(Duration::from_millis(millis));
-    }
-    if let Some(millis) = auto_cold_start_cost_ms {
-        config = config.with_auto_timeout(Duration::from_millis(millis));
-    }
-    if let Some(path) = state {
-        config = config.with_state(path);
-    }
+    let (config, options) = macro_config.into_parts();
     // Environment first, before anything runs or is bound.
     let config = match config.apply_env() {
         Ok(config) => config,
@@ -125,51 +95,124 @@ where
             )
         }
     };
-    let code = runtime.block_on(async move {
-        // Registered before setup so that a signal during setup is neither
-        // lost nor fatal by default disposition halfway through.
-        let mut signals = match Signals::new() {
-            Ok(signals) => signals,
-            Err(error) => {
-                return fail(
-                    EXIT_SETUP,
-                    &format_args!("cannot install signal handlers: {error}"),
-                )
-            }
-        };
-        let router = tokio::select! {
-            biased;
-            reason = signals.recv() => {
-                log::stopped_during_setup(reason);
-                return ExitCode::from(EXIT_STOPPED);
-            }
-            result = setup => match result {
-                Ok(router) => router,
-                Err(message) => return fail(EXIT_SETUP, &format_args!("setup failed: {message}")),
-            },
-        };
-        let is_activated = activated.is_some();
-        let listener = match crate::bind(&config, activated).await {
-            Ok(listener) => listener,
-            Err(error) => return fail(EXIT_SETUP, &error),
-        };
-        let mut serve = crate::serve(listener, router)
-            .with_config(&config)
-            .with_signals(signals, is_activated);
-        if let Some(path) = status {
-            serve = serve.with_status_route(path);
-        }
-        if let Some(hook) = on_shutdown {
-            serve = serve.with_boxed_hook(hook);
-        }
-        match serve.await {
-            Ok(_report) => ExitCode::from(EXIT_STOPPED),
-            Err(error) => fail(EXIT_SETUP, &error),
-        }
-    });
+    let code = runtime.block_on(setup_and_serve(config, options, activated, setup));
     // Abandoned requests and tasks are dropped, not waited for.
     runtime.shutdown_background();
     code
+}
+
+/// What the attribute sets beyond [`Config`]: options of the serve builder.
+struct ServeOptions {
+    status: Option<&'static str>,
+    on_shutdown: Option<crate::serve::Hook>,
+}
+
+impl MacroConfig {
+    /// The [`Config`] the attribute describes, before the environment, and
+    /// the serve builder's options.
+    fn into_parts(self) -> (Config, ServeOptions) {
+        let MacroConfig {
+            timeout_ms,
+            auto_cold_start_cost_ms,
+            state,
+            grace_ms,
+            addr,
+            ignore,
+            ignore_headers,
+            max_lifetime_ms,
+            status,
+            on_shutdown,
+        } = self;
+        let mut config = Config::default()
+            .with_timeout(Duration::from_millis(timeout_ms))
+            .with_grace(Duration::from_millis(grace_ms))
+            .with_addr(addr)
+            .with_ignore(ignore.iter().copied())
+            .with_ignore_headers(
+                ignore_headers
+                    .iter()
+                    .filter_map(|name| http::HeaderName::from_bytes(name.as_bytes()).ok()),
+            );
+        if let Some(millis) = max_lifetime_ms {
+            config = config.with_max_lifetime(Duration::from_millis(millis));
+        }
+        if let Some(millis) = auto_cold_start_cost_ms {
+            config = config.with_auto_timeout(Duration::from_millis(millis));
+        }
+        if let Some(path) = state {
+            config = config.with_state(path);
+        }
+        (
+            config,
+            ServeOptions {
+                status,
+                on_shutdown,
+            },
+        )
+    }
+}
+
+/// Inside the runtime: signals, the user's setup, bind, serve and drain.
+async fn setup_and_serve<F>(
+    config: Config,
+    options: ServeOptions,
+    activated: Option<ActivatedListener>,
+    setup: F,
+) -> ExitCode
+where
+    F: Future<Output = Result<axum::Router, String>>,
+{
+    // Registered before setup so that a signal during setup is neither
+    // lost nor fatal by default disposition halfway through.
+    let mut signals = match Signals::new() {
+        Ok(signals) => signals,
+        Err(error) => {
+            return fail(
+                EXIT_SETUP,
+                &format_args!("cannot install signal handlers: {error}"),
+            )
+        }
+    };
+    let router = match setup_unless_stopped(&mut signals, setup).await {
+        Ok(router) => router,
+        Err(code) => return code,
+    };
+    let is_activated = activated.is_some();
+    let listener = match crate::bind(&config, activated).await {
+        Ok(listener) => listener,
+        Err(error) => return fail(EXIT_SETUP, &error),
+    };
+    let mut serve = crate::serve(listener, router)
+        .with_config(&config)
+        .with_signals(signals, is_activated);
+    if let Some(path) = options.status {
+        serve = serve.with_status_route(path);
+    }
+    if let Some(hook) = options.on_shutdown {
+        serve = serve.with_boxed_hook(hook);
+    }
+    match serve.await {
+        Ok(_report) => ExitCode::from(EXIT_STOPPED),
+        Err(error) => fail(EXIT_SETUP, &error),
+    }
+}
+
+/// The user's setup, unless SIGTERM or SIGINT comes first: then the server
+/// stops on purpose before it has started, and the error is the exit code.
+async fn setup_unless_stopped<F>(signals: &mut Signals, setup: F) -> Result<axum::Router, ExitCode>
+where
+    F: Future<Output = Result<axum::Router, String>>,
+{
+    tokio::select! {
+        biased;
+        reason = signals.recv() => {
+            log::stopped_during_setup(reason);
+            Err(ExitCode::from(EXIT_STOPPED))
+        }
+        result = setup => result.map_err(|message| {
+            fail(EXIT_SETUP, &format_args!("setup failed: {message}"))
+        }),
+    }
 }
 
 fn fail(code: u8, error: &dyn Display) -> ExitCode {

@@ -1,12 +1,17 @@
 //! Introspection: a read-only snapshot of the tracker, and the opt-in route
 //! that serves it as JSON.
+//!
+//! [`Tracker::status`] is defined here, not in `tracker.rs`: the snapshot
+//! reads the tracker, and the tracker knows nothing of [`Status`].
 
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
 
 use crate::adaptive::TimeoutSource;
+use crate::tracker::Serving;
 use crate::{IdleMode, Tracker};
 
 /// A snapshot of a server's activity, from [`Tracker::status`] or
@@ -67,6 +72,42 @@ impl Status {
     }
 }
 
+impl Tracker {
+    /// A snapshot of the activity and of the idle deadline; cheap (one
+    /// atomic load and an uncontended lock on the server settings) and
+    /// read-only.
+    pub fn status(&self) -> Status {
+        let state = self.state();
+        let now = Instant::now();
+        let serving = self.serving();
+        let idle_for = (state.active == 0)
+            .then(|| now.saturating_duration_since(self.instant_at(state.last_end_ms)));
+        let timeout = serving.map(|_| self.timeout_in_force());
+        let until_idle = match (serving, timeout, idle_for) {
+            (
+                Some(Serving {
+                    mode: IdleMode::Exit,
+                    ..
+                }),
+                Some(timeout),
+                Some(idle_for),
+            ) => Some(timeout.saturating_sub(idle_for)),
+            _ => None,
+        };
+        Status {
+            active: state.active,
+            idle_for,
+            until_idle,
+            requests: self.requests(),
+            uptime: serving.map(|s| now.saturating_duration_since(s.started)),
+            mode: serving.map(|s| s.mode),
+            shutting_down: self.is_shutting_down(),
+            timeout,
+            timeout_source: serving.map(|_| self.timeout_source()),
+        }
+    }
+}
+
 /// The handler of the status route: the tracker's [`Status`] as JSON.
 pub(crate) fn route_handler(tracker: Tracker) -> impl Fn() -> std::future::Ready<Response> + Clone {
     move || {
@@ -87,6 +128,7 @@ pub(crate) fn route_handler(tracker: Tracker) -> impl Fn() -> std::future::Ready
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Config;
 
     #[test]
     fn json_has_every_field_and_nulls() {
@@ -114,5 +156,41 @@ mod tests {
         assert!(before
             .to_json()
             .ends_with(r#""timeout_ms":null,"timeout_source":null}"#));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_reports_activity_and_the_deadline() {
+        let tracker = Tracker::new();
+        let status = tracker.status();
+        assert_eq!((status.active, status.mode, status.uptime), (0, None, None));
+        tracker.set_serving(
+            Serving {
+                started: Instant::now(),
+                mode: IdleMode::Exit,
+            },
+            &Config::default(),
+        );
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let status = tracker.status();
+        assert_eq!(status.idle_for, Some(Duration::from_secs(10)));
+        assert_eq!(status.until_idle, Some(Duration::from_secs(20)));
+        assert_eq!(status.uptime, Some(Duration::from_secs(10)));
+        let guard = tracker.begin_request();
+        let status = tracker.status();
+        assert_eq!(
+            (
+                status.active,
+                status.requests,
+                status.idle_for,
+                status.until_idle
+            ),
+            (1, 0, None, None)
+        );
+        drop(guard);
+        assert_eq!(tracker.status().until_idle, Some(Duration::from_secs(30)));
+        assert!(!tracker.status().shutting_down);
+        tracker.mark_shutdown();
+        assert!(tracker.status().shutting_down);
+        tracker.shutdown_started().await;
     }
 }

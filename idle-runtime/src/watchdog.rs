@@ -29,6 +29,10 @@
 //!
 //! [`serve`](crate::serve) runs its timers (this loop, and the maximum
 //! lifetime) on a thread of their own, off the server's runtime (`TimerThread`).
+//!
+//! [`Tracker::wait_idle`] is defined here, not in `tracker.rs`: the watchdog
+//! reads the tracker (its word, its clock, its wake-ups), and the tracker
+//! knows nothing of the watchdog.
 
 use std::future::Future;
 use std::io;
@@ -43,27 +47,35 @@ use crate::state::{decide, Decision};
 use crate::tracker::millis_ceil;
 use crate::Tracker;
 
-pub(crate) async fn wait_idle(tracker: &Tracker, timeout: Duration) {
-    let timeout_ms = millis_ceil(timeout);
-    loop {
-        let state = tracker.state();
-        match decide(state, tracker.now_ms_floor(), timeout_ms) {
-            Decision::Idle => return,
-            Decision::WakeAt(millis) if state.active > 0 => {
-                tokio::select! {
-                    () = sleep_until(tracker.instant_at(millis)) => {}
-                    () = tracker.silent_zero() => {}
+impl Tracker {
+    /// Resolves once the tracker has been idle for `timeout` without
+    /// interruption.
+    ///
+    /// This is the watchdog: it sleeps until the current deadline
+    /// (`last activity + timeout`), then looks again; it never polls on a
+    /// fixed tick. See [`watchdog`](crate::watchdog) for the details.
+    pub async fn wait_idle(&self, timeout: Duration) {
+        let timeout_ms = millis_ceil(timeout);
+        loop {
+            let state = self.state();
+            match decide(state, self.now_ms_floor(), timeout_ms) {
+                Decision::Idle => return,
+                Decision::WakeAt(millis) if state.active > 0 => {
+                    tokio::select! {
+                        () = sleep_until(self.instant_at(millis)) => {}
+                        () = self.silent_zero() => {}
+                    }
                 }
+                Decision::WakeAt(millis) => sleep_until(self.instant_at(millis)).await,
+                // A timeout beyond the clock's range never expires.
+                Decision::Never => std::future::pending().await,
             }
-            Decision::WakeAt(millis) => sleep_until(tracker.instant_at(millis)).await,
-            // A timeout beyond the clock's range never expires.
-            Decision::Never => std::future::pending().await,
         }
     }
 }
 
-/// [`wait_idle`] with the tracker's timeout in force, which may change while
-/// it waits (the adaptive timeout).
+/// [`Tracker::wait_idle`] with the tracker's timeout in force, which may
+/// change while it waits (the adaptive timeout).
 pub(crate) async fn wait_idle_in_force(tracker: &Tracker) {
     loop {
         let changed = tracker.timeout_changed();

@@ -19,6 +19,16 @@
 //! moment the count leaves zero is known for free, together with when the
 //! idle period began. Only then is the clock read (and, for a gap of a
 //! second or more, a lock taken): see [`adaptive`](crate::adaptive).
+//!
+//! # Where `Tracker`'s methods live
+//!
+//! STYLE.md's model keeps the tracker in one file. Here this file holds the
+//! counter, the idle clock, the guard and the waits on them (everything the
+//! request path runs is here, together); `serving.rs` holds what the server
+//! serves with and the timeout in force.
+//! Two methods live with the module that reads the tracker, so that the
+//! dependency runs one way: [`Tracker::wait_idle`] in `watchdog.rs` and
+//! [`Tracker::status`] in `status.rs`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,9 +37,12 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
-use crate::adaptive::{TimeoutInForce, TimeoutSource};
+use crate::adaptive::TimeoutInForce;
 use crate::state::{ActivityWord, State, MAX_MILLIS};
-use crate::{Config, IdleMode, Status};
+
+mod serving;
+
+pub(crate) use serving::Serving;
 
 /// Counts running activities and remembers when the last one ended.
 ///
@@ -80,19 +93,13 @@ struct Inner {
     silent_zero: Notify,
     /// `true` once a server using this tracker has started its shutdown.
     shutdown: watch::Sender<bool>,
-    /// What the server using this tracker serves with, for [`Status`].
+    /// What the server using this tracker serves with, for
+    /// [`Status`](crate::Status).
     /// Read by status queries only, never on the request path.
     serving: Mutex<Option<Serving>>,
     /// The idle timeout in force (fixed or adaptive), for the watchdog and
     /// the status; records idle gaps when adaptive.
     timeout: TimeoutInForce,
-}
-
-/// The settings of the server that uses a tracker, for [`Status`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Serving {
-    pub(crate) started: Instant,
-    pub(crate) mode: IdleMode,
 }
 
 impl Tracker {
@@ -165,87 +172,6 @@ impl Tracker {
         *self.inner.shutdown.borrow()
     }
 
-    /// A snapshot of the activity and of the idle deadline; cheap (one
-    /// atomic load and an uncontended lock on the server settings) and
-    /// read-only.
-    pub fn status(&self) -> Status {
-        let state = self.state();
-        let now = Instant::now();
-        let serving = *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner());
-        let idle_for = (state.active == 0)
-            .then(|| now.saturating_duration_since(self.instant_at(state.last_end_ms)));
-        let timeout = serving.map(|_| self.timeout_in_force());
-        let until_idle = match (serving, timeout, idle_for) {
-            (
-                Some(Serving {
-                    mode: IdleMode::Exit,
-                    ..
-                }),
-                Some(timeout),
-                Some(idle_for),
-            ) => Some(timeout.saturating_sub(idle_for)),
-            _ => None,
-        };
-        Status {
-            active: state.active,
-            idle_for,
-            until_idle,
-            requests: self.requests(),
-            uptime: serving.map(|s| now.saturating_duration_since(s.started)),
-            mode: serving.map(|s| s.mode),
-            shutting_down: self.is_shutting_down(),
-            timeout,
-            timeout_source: serving.map(|_| self.inner.timeout.source()),
-        }
-    }
-
-    /// Records what a server serves with, and sets the timeout in force:
-    /// fixed, or adaptive (reading the state file, if any).
-    pub(crate) fn set_serving(&self, serving: Serving, config: &Config) {
-        match &config.auto_timeout {
-            Some(auto) => self
-                .inner
-                .timeout
-                .set_auto(auto.cold_start_cost, config.state.clone()),
-            None => self.inner.timeout.set_fixed(config.timeout),
-        }
-        *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
-    }
-
-    /// The idle timeout in force for the server using this tracker: the
-    /// fixed one, or the one the adaptive timeout chose last.
-    pub(crate) fn timeout_in_force(&self) -> Duration {
-        self.inner.timeout.get()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn inner_timeout(&self) -> &TimeoutInForce {
-        &self.inner.timeout
-    }
-
-    /// Where the timeout in force comes from.
-    pub(crate) fn timeout_source(&self) -> TimeoutSource {
-        self.inner.timeout.source()
-    }
-
-    /// Resolves when the timeout in force changes; see
-    /// `TimeoutInForce::changed`.
-    pub(crate) fn timeout_changed(&self) -> tokio::sync::futures::Notified<'_> {
-        self.inner.timeout.changed()
-    }
-
-    /// At exit, with the adaptive timeout and a state file: saves what was
-    /// learned and when the server went idle. A failure is one warning line.
-    pub(crate) fn save_state(&self) {
-        let state = self.state();
-        let idle_since = (state.active == 0).then_some(state.last_end_ms);
-        self.inner.timeout.save(
-            idle_since,
-            self.now_ms_floor(),
-            std::time::SystemTime::now(),
-        );
-    }
-
     pub(crate) fn mark_shutdown(&self) {
         self.inner.shutdown.send_replace(true);
     }
@@ -271,16 +197,6 @@ impl Tracker {
     pub fn idle_since(&self) -> Option<Instant> {
         let state = self.state();
         (state.active == 0).then(|| self.instant_at(state.last_end_ms))
-    }
-
-    /// Resolves once the tracker has been idle for `timeout` without
-    /// interruption.
-    ///
-    /// This is the watchdog: it sleeps until the current deadline
-    /// (`last activity + timeout`), then looks again; it never polls on a
-    /// fixed tick. See [`watchdog`](crate::watchdog) for the details.
-    pub async fn wait_idle(&self, timeout: Duration) {
-        crate::watchdog::wait_idle(self, timeout).await;
     }
 
     /// Resolves once no activity is running (immediately if none is). Used
@@ -528,6 +444,8 @@ impl std::fmt::Debug for ActivityGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adaptive::TimeoutSource;
+    use crate::{Config, IdleMode};
 
     #[tokio::test(start_paused = true)]
     async fn counts_guards_and_remembers_the_last_end() {
@@ -629,42 +547,6 @@ mod tests {
             .await
             .expect("woken when the count reaches zero")
             .unwrap();
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn status_reports_activity_and_the_deadline() {
-        let tracker = Tracker::new();
-        let status = tracker.status();
-        assert_eq!((status.active, status.mode, status.uptime), (0, None, None));
-        tracker.set_serving(
-            Serving {
-                started: Instant::now(),
-                mode: IdleMode::Exit,
-            },
-            &Config::default(),
-        );
-        tokio::time::advance(Duration::from_secs(10)).await;
-        let status = tracker.status();
-        assert_eq!(status.idle_for, Some(Duration::from_secs(10)));
-        assert_eq!(status.until_idle, Some(Duration::from_secs(20)));
-        assert_eq!(status.uptime, Some(Duration::from_secs(10)));
-        let guard = tracker.begin_request();
-        let status = tracker.status();
-        assert_eq!(
-            (
-                status.active,
-                status.requests,
-                status.idle_for,
-                status.until_idle
-            ),
-            (1, 0, None, None)
-        );
-        drop(guard);
-        assert_eq!(tracker.status().until_idle, Some(Duration::from_secs(30)));
-        assert!(!tracker.status().shutting_down);
-        tracker.mark_shutdown();
-        assert!(tracker.status().shutting_down);
-        tracker.shutdown_started().await;
     }
 
     fn auto(tracker: &Tracker, config: &Config) {

@@ -1,0 +1,420 @@
+//! The environment overrides: [`Config::apply_env`], the variables it
+//! reads, and the [`ConfigError`] it returns for a value it cannot use.
+
+use std::borrow::Cow;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::mode::{self, MODE_EXPECTED};
+use super::{Config, IdleMode, ListenAddr};
+
+/// The environment variable that overrides [`Config::timeout`], or with
+/// the value `auto` turns on [`Config::auto_timeout`].
+pub const ENV_TIMEOUT: &str = "IDLE_TIMEOUT";
+/// The environment variable that overrides [`Config::state`].
+pub const ENV_STATE: &str = "IDLE_STATE";
+/// The environment variable that overrides [`Config::grace`].
+pub const ENV_GRACE: &str = "IDLE_GRACE";
+/// The environment variable that replaces the port of [`Config::addr`].
+pub const ENV_PORT: &str = "PORT";
+/// The environment variable that overrides the detected [`IdleMode`].
+pub const ENV_MODE: &str = "IDLE_MODE";
+
+impl Config {
+    /// Applies the environment overrides `IDLE_TIMEOUT` (a duration, or
+    /// `auto`), `IDLE_STATE`, `IDLE_GRACE`, `PORT` and `IDLE_MODE` of this
+    /// process, and detects the platform when
+    /// `IDLE_MODE` is unset (see [`IdleMode`] and the crate docs, "Platforms").
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable that is set but invalid.
+    pub fn apply_env(self) -> Result<Self, ConfigError> {
+        self.apply_env_from(|name| std::env::var_os(name))
+    }
+
+    /// [`apply_env`](Config::apply_env) with another source of variables.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first variable that is set but invalid.
+    pub fn apply_env_from(
+        mut self,
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<Self, ConfigError> {
+        // In this order, so that the error names the first invalid variable.
+        if let Some(value) = lookup(ENV_TIMEOUT) {
+            self = self.apply_timeout(value)?;
+        }
+        if let Some(value) = lookup(ENV_STATE) {
+            self.state = Some(parse_state(value)?);
+        }
+        if let Some(value) = lookup(ENV_GRACE) {
+            self.grace = parse_duration(ENV_GRACE, value)?;
+        }
+        if let Some(value) = lookup(ENV_PORT) {
+            self.set_port(parse_port(value)?);
+        }
+        if let Some(value) = lookup(ENV_MODE) {
+            self.mode = parse_mode(value)?;
+            self.mode_reason = Cow::Borrowed("IDLE_MODE is set");
+        } else if let Some((mode, reason)) = mode::detect(&lookup) {
+            self.mode = mode;
+            self.mode_reason = Cow::Borrowed(reason);
+        }
+        Ok(self)
+    }
+
+    /// `IDLE_TIMEOUT`: a fixed timeout, or `auto`.
+    fn apply_timeout(mut self, value: OsString) -> Result<Self, ConfigError> {
+        let text = utf8(ENV_TIMEOUT, value, idle_duration::TIMEOUT_EXPECTED)?;
+        match idle_duration::parse_timeout(&text) {
+            Ok(idle_duration::Timeout::Fixed(timeout)) => Ok(self.with_timeout(timeout)),
+            // Keep a cold-start cost given in code; else the default.
+            Ok(idle_duration::Timeout::Auto) => {
+                self.auto_timeout = Some(self.auto_timeout.unwrap_or_default());
+                Ok(self)
+            }
+            Err(error) => Err(ConfigError {
+                variable: ENV_TIMEOUT,
+                value: text,
+                expected: idle_duration::TIMEOUT_EXPECTED,
+                reason: Some(error.to_string()),
+            }),
+        }
+    }
+
+    /// `PORT`: replaces the port of a TCP address.
+    fn set_port(&mut self, port: u16) {
+        match &mut self.addr {
+            ListenAddr::Tcp(addr) => addr.set_port(port),
+            // Platforms set PORT for everyone; failing on it would make a
+            // Unix-socket server unusable there.
+            ListenAddr::Unix(path) => crate::log::warning(&format!(
+                "PORT={port} is ignored: the server listens on the Unix socket {}",
+                path.display()
+            )),
+        }
+    }
+}
+
+/// `IDLE_STATE`: an absolute path.
+fn parse_state(value: OsString) -> Result<PathBuf, ConfigError> {
+    let path = PathBuf::from(value);
+    if !path.is_absolute() {
+        return Err(ConfigError {
+            variable: ENV_STATE,
+            value: path.to_string_lossy().into_owned(),
+            expected: STATE_EXPECTED,
+            reason: None,
+        });
+    }
+    Ok(path)
+}
+
+/// `PORT`: a port number, written plainly.
+fn parse_port(value: OsString) -> Result<u16, ConfigError> {
+    let text = utf8(ENV_PORT, value, PORT_EXPECTED)?;
+    // Digits only, without a sign or leading zeros: `+8080` and
+    // `08080` are more likely mistakes than ports.
+    let canonical = !text.is_empty()
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    canonical
+        .then(|| text.parse::<u16>().ok())
+        .flatten()
+        .ok_or_else(|| ConfigError {
+            variable: ENV_PORT,
+            value: text.clone(),
+            expected: PORT_EXPECTED,
+            reason: None,
+        })
+}
+
+/// `IDLE_MODE`: `exit` or `drain-only`.
+fn parse_mode(value: OsString) -> Result<IdleMode, ConfigError> {
+    let text = utf8(ENV_MODE, value, MODE_EXPECTED)?;
+    match mode::from_name(&text) {
+        Some(mode) => Ok(mode),
+        None => Err(ConfigError {
+            variable: ENV_MODE,
+            value: text,
+            expected: MODE_EXPECTED,
+            reason: None,
+        }),
+    }
+}
+
+const STATE_EXPECTED: &str = "an absolute file path such as \"/var/lib/app/idle.state\"";
+
+const PORT_EXPECTED: &str = "a port number from 0 to 65535";
+
+fn utf8(
+    variable: &'static str,
+    value: OsString,
+    expected: &'static str,
+) -> Result<String, ConfigError> {
+    value.into_string().map_err(|value| ConfigError {
+        variable,
+        value: value.to_string_lossy().into_owned(),
+        expected,
+        reason: Some("it is not valid UTF-8".to_owned()),
+    })
+}
+
+fn parse_duration(variable: &'static str, value: OsString) -> Result<Duration, ConfigError> {
+    let text = utf8(variable, value, idle_duration::EXPECTED)?;
+    idle_duration::parse(&text).map_err(|error| ConfigError {
+        variable,
+        value: text,
+        expected: idle_duration::EXPECTED,
+        reason: Some(error.to_string()),
+    })
+}
+
+/// An environment variable that is set to a value the runtime cannot use.
+///
+/// Its `Display` is one line naming the variable, the value and what was
+/// expected, for example:
+///
+/// ```text
+/// invalid IDLE_TIMEOUT="30 seconds": expected a duration such as "500ms", "30s", "1m30s" or "2h", or "auto"; expected a number at byte 2
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    variable: &'static str,
+    value: String,
+    expected: &'static str,
+    reason: Option<String>,
+}
+
+impl ConfigError {
+    /// The variable at fault, such as `IDLE_TIMEOUT`.
+    pub fn variable(&self) -> &str {
+        self.variable
+    }
+
+    /// Its value as found (lossily converted if it was not UTF-8).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Debug-quote the value so that control characters and very long or
+        // empty values stay on one visible line.
+        let mut value = self.value.clone();
+        if value.chars().count() > 80 {
+            value = value.chars().take(80).collect::<String>() + "…";
+        }
+        write!(
+            f,
+            "invalid {}={:?}: expected {}",
+            self.variable, value, self.expected
+        )?;
+        if let Some(reason) = &self.reason {
+            write!(f, "; {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AutoTimeout;
+
+    fn with_env(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Config::default()
+            .apply_env_from(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let config = with_env(&[
+            ("IDLE_TIMEOUT", "1m30s"),
+            ("IDLE_GRACE", "500ms"),
+            ("PORT", "9000"),
+        ])
+        .unwrap();
+        assert_eq!(config.timeout, Duration::from_secs(90));
+        assert_eq!(config.grace, Duration::from_millis(500));
+        assert_eq!(config.addr, "0.0.0.0:9000".parse().unwrap());
+        let unix = Config::default()
+            .with_addr("unix:/run/app.sock".parse::<ListenAddr>().unwrap())
+            .apply_env_from(|name| (name == "PORT").then(|| OsString::from("9000")))
+            .unwrap();
+        assert_eq!(
+            unix.addr.to_string(),
+            "unix:/run/app.sock",
+            "PORT is ignored"
+        );
+        assert_eq!(with_env(&[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value_on_one_line() {
+        let cases = [
+            ("IDLE_TIMEOUT", "abc"),
+            ("IDLE_TIMEOUT", ""),
+            ("IDLE_TIMEOUT", "-5s"),
+            ("IDLE_TIMEOUT", "1.5s"),
+            ("IDLE_TIMEOUT", "0s"),
+            ("IDLE_TIMEOUT", "30s\nIDLE_GRACE=1s"),
+            ("IDLE_GRACE", "ten seconds"),
+            ("IDLE_GRACE", "99999999999999h"),
+            ("PORT", "http"),
+            ("PORT", "65536"),
+            ("PORT", ""),
+            ("PORT", "+18120"),
+            ("PORT", "018120"),
+            ("PORT", " 8080"),
+        ];
+        for (variable, value) in cases {
+            let error = with_env(&[(variable, value)]).unwrap_err();
+            assert_eq!((error.variable(), error.value()), (variable, value));
+            let line = error.to_string();
+            assert!(line.starts_with(&format!("invalid {variable}=")), "{line}");
+            assert!(!line.contains('\n'), "{line:?}");
+        }
+        let error = with_env(&[("IDLE_TIMEOUT", "30 s")]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("unexpected whitespace at byte 2"),
+            "{error}"
+        );
+        assert_eq!(
+            with_env(&[("PORT", "0")]).unwrap().addr,
+            "0.0.0.0:0".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn auto_and_the_state_file_come_from_the_environment() {
+        let config =
+            with_env(&[("IDLE_TIMEOUT", "auto"), ("IDLE_STATE", "/tmp/idle.state")]).unwrap();
+        assert_eq!(config.auto_timeout, Some(AutoTimeout::default()));
+        assert_eq!(config.state, Some(PathBuf::from("/tmp/idle.state")));
+        // A cost given in code survives `auto`; a duration turns auto off.
+        let lookup = |value: &'static str| {
+            move |name: &str| (name == ENV_TIMEOUT).then(|| OsString::from(value))
+        };
+        let coded = Config::default().with_auto_timeout(Duration::from_secs(2));
+        let auto = coded.clone().apply_env_from(lookup("auto")).unwrap();
+        assert_eq!(
+            auto.auto_timeout,
+            Some(AutoTimeout::new(Duration::from_secs(2)))
+        );
+        let fixed = coded.apply_env_from(lookup("45s")).unwrap();
+        assert_eq!(
+            (fixed.auto_timeout, fixed.timeout),
+            (None, Duration::from_secs(45))
+        );
+
+        for (variable, value, expected) in [
+            ("IDLE_TIMEOUT", "Auto", "or \"auto\""),
+            ("IDLE_TIMEOUT", "", "or \"auto\""),
+            ("IDLE_STATE", "idle.state", "expected an absolute file path"),
+            ("IDLE_STATE", "", "expected an absolute file path"),
+        ] {
+            let error = with_env(&[(variable, value)]).unwrap_err();
+            assert_eq!((error.variable(), error.value()), (variable, value));
+            assert!(error.to_string().contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn the_mode_follows_the_platform_unless_overridden() {
+        type Case = (
+            &'static [(&'static str, &'static str)],
+            IdleMode,
+            &'static str,
+        );
+        let cases: [Case; 7] = [
+            (&[], IdleMode::Exit, "default"),
+            (
+                &[("K_SERVICE", "hello")],
+                IdleMode::DrainOnly,
+                "Cloud Run/Knative: K_SERVICE is set",
+            ),
+            (
+                &[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")],
+                IdleMode::DrainOnly,
+                "AWS Lambda: AWS_LAMBDA_RUNTIME_API is set",
+            ),
+            (
+                &[("FLY_MACHINE_ID", "e286")],
+                IdleMode::Exit,
+                "Fly.io: FLY_MACHINE_ID is set",
+            ),
+            (
+                &[("LISTEN_FDS", "1")],
+                IdleMode::Exit,
+                "socket activation: LISTEN_FDS is set",
+            ),
+            (
+                &[("K_SERVICE", "hello"), ("IDLE_MODE", "exit")],
+                IdleMode::Exit,
+                "IDLE_MODE is set",
+            ),
+            (
+                &[("IDLE_MODE", "drain-only")],
+                IdleMode::DrainOnly,
+                "IDLE_MODE is set",
+            ),
+        ];
+        for (env, mode, reason) in cases {
+            let config = with_env(env).unwrap();
+            assert_eq!(
+                (config.mode, config.mode_reason()),
+                (mode, reason),
+                "{env:?}"
+            );
+        }
+        let other = (std::process::id() + 1).to_string();
+        let ours = std::process::id().to_string();
+        let config = with_env(&[("LISTEN_FDS", "1"), ("LISTEN_PID", &other)]).unwrap();
+        assert_eq!(
+            config.mode_reason(),
+            "default",
+            "activation for another process"
+        );
+        let config = with_env(&[("LISTEN_FDS", "1"), ("LISTEN_PID", &ours)]).unwrap();
+        assert_eq!(config.mode_reason(), "socket activation: LISTEN_FDS is set");
+        let error = with_env(&[("IDLE_MODE", "off")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid IDLE_MODE=\"off\": expected `exit` or `drain-only`"
+        );
+    }
+
+    #[test]
+    fn long_values_are_shortened_in_the_message() {
+        let long = "9".repeat(5000);
+        let error = with_env(&[("IDLE_TIMEOUT", &long)]).unwrap_err();
+        assert!(error.to_string().len() < 400);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_values_are_errors() {
+        use std::os::unix::ffi::OsStringExt;
+        let error = Config::default()
+            .apply_env_from(|name| {
+                (name == "IDLE_GRACE").then(|| OsString::from_vec(vec![0xff, b's']))
+            })
+            .unwrap_err();
+        assert_eq!(error.variable(), "IDLE_GRACE");
+        assert!(error.to_string().contains("UTF-8"));
+    }
+}

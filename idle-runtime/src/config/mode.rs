@@ -1,0 +1,96 @@
+//! The idle mode: whether the server exits when idle.
+//!
+//! Where the platform itself scales to zero and treats an exit as a crash,
+//! exiting when idle is wrong; only the signal drain is wanted. The mode is
+//! chosen by [`Config::apply_env`], first match wins:
+//!
+//! | environment                | platform                  | mode         |
+//! |----------------------------|---------------------------|--------------|
+//! | `IDLE_MODE=exit`/`drain-only` | (explicit override)    | as given     |
+//! | `K_SERVICE` set            | Cloud Run, Knative        | `drain-only` |
+//! | `AWS_LAMBDA_RUNTIME_API` set | AWS Lambda              | `drain-only` |
+//! | `LISTEN_FDS` set           | systemd socket activation | `exit`       |
+//! | `FLY_MACHINE_ID` set       | Fly.io Machines           | `exit`       |
+//! | otherwise                  |                           | `exit`       |
+//!
+//! The startup line says which mode was chosen and why.
+
+use std::ffi::OsString;
+
+/// Whether the server exits when idle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IdleMode {
+    /// Shut down after `timeout` without activity, and on SIGTERM/SIGINT.
+    #[default]
+    Exit,
+    /// Never shut down for idleness; only SIGTERM/SIGINT start the drain.
+    /// For platforms that scale to zero themselves (Cloud Run, Knative,
+    /// AWS Lambda).
+    DrainOnly,
+}
+
+impl std::fmt::Display for IdleMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IdleMode::Exit => "exit",
+            IdleMode::DrainOnly => "drain-only",
+        })
+    }
+}
+
+/// What `IDLE_MODE` may be: the names [`IdleMode`] displays as.
+pub(super) const MODE_EXPECTED: &str = "`exit` or `drain-only`";
+
+/// The mode named as [`IdleMode`] displays it, if it is one.
+pub(super) fn from_name(name: &str) -> Option<IdleMode> {
+    match name {
+        "exit" => Some(IdleMode::Exit),
+        "drain-only" => Some(IdleMode::DrainOnly),
+        _ => None,
+    }
+}
+
+/// The mode of the first platform in [`PLATFORMS`] whose variable `lookup`
+/// finds, with the reason the startup line gives.
+pub(super) fn detect(
+    lookup: &impl Fn(&str) -> Option<OsString>,
+) -> Option<(IdleMode, &'static str)> {
+    PLATFORMS
+        .iter()
+        .find(|(variable, _, _)| match *variable {
+            // Socket activation addressed to this process only (as
+            // `take_activated_listener` decides): with another process's
+            // LISTEN_PID the server binds `addr`.
+            "LISTEN_FDS" => {
+                lookup(variable).is_some()
+                    && lookup("LISTEN_PID")
+                        .is_none_or(|pid| pid.to_str() == Some(&std::process::id().to_string()))
+            }
+            _ => lookup(variable).is_some(),
+        })
+        .map(|(_, mode, reason)| (*mode, *reason))
+}
+
+/// Platform detection, first match wins: the variable, the mode, the reason.
+const PLATFORMS: [(&str, IdleMode, &str); 4] = [
+    (
+        "K_SERVICE",
+        IdleMode::DrainOnly,
+        "Cloud Run/Knative: K_SERVICE is set",
+    ),
+    (
+        "AWS_LAMBDA_RUNTIME_API",
+        IdleMode::DrainOnly,
+        "AWS Lambda: AWS_LAMBDA_RUNTIME_API is set",
+    ),
+    (
+        "LISTEN_FDS",
+        IdleMode::Exit,
+        "socket activation: LISTEN_FDS is set",
+    ),
+    (
+        "FLY_MACHINE_ID",
+        IdleMode::Exit,
+        "Fly.io: FLY_MACHINE_ID is set",
+    ),
+];
