@@ -1,7 +1,7 @@
 //! Why and how a server stopped: the shutdown triggers (idleness, SIGTERM,
 //! SIGINT, a future of the user's) and the report of the drain.
 //!
-//! All triggers feed the same drain in [`serve`](crate::serve): stop
+//! All triggers feed the same drain in [`serve`](crate::serve()): stop
 //! accepting, close idle keep-alive connections, let running requests,
 //! bodies and keep-awake guards finish, give up after `grace`. A second
 //! SIGTERM or SIGINT during the drain ends it at once.

@@ -21,13 +21,13 @@
 //! therefore happens at `last activity + timeout` itself (plus the timer's
 //! millisecond granularity), not up to a poll interval later.
 //!
-//! With the adaptive timeout, [`serve`](crate::serve) runs the same loop with
+//! With the adaptive timeout, [`serve`](crate::serve()) runs the same loop with
 //! the timeout in force read afresh each turn. It changes only when an idle
 //! gap ends (once per gap, never per request), and a change also wakes the
 //! watchdog, which replans with the new value: a shorter timeout can bring
 //! the deadline earlier than the wake-up planned with the old one.
 //!
-//! [`serve`](crate::serve) runs its timers (this loop, and the maximum
+//! [`serve`](crate::serve()) runs its timers (this loop, and the maximum
 //! lifetime) on a thread of their own, off the server's runtime (`TimerThread`).
 //!
 //! [`Tracker::wait_idle`] is defined here, not in `tracker.rs`: the watchdog

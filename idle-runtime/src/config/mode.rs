@@ -2,7 +2,7 @@
 //!
 //! Where the platform itself scales to zero and treats an exit as a crash,
 //! exiting when idle is wrong; only the signal drain is wanted. The mode is
-//! chosen by [`Config::apply_env`], first match wins:
+//! chosen by [`Config::apply_env`](crate::Config::apply_env), first match wins:
 //!
 //! | environment                | platform                  | mode         |
 //! |----------------------------|---------------------------|--------------|

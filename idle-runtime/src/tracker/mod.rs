@@ -4,7 +4,7 @@
 //! An *activity* is anything that keeps the server awake: a request from the
 //! moment the service is called until its response body is finished or
 //! dropped (see [`ActivityLayer`](crate::ActivityLayer)); what
-//! [`serve`](crate::serve) sees on a connection (a connection that has not
+//! [`serve`](crate::serve()) sees on a connection (a connection that has not
 //! sent its first request yet, a response waiting for a slow client, an
 //! upgraded connection such as a WebSocket); or an [`ActivityGuard`] held by
 //! user code (a background job).
@@ -47,7 +47,7 @@ pub(crate) use serving::Serving;
 /// Counts running activities and remembers when the last one ended.
 ///
 /// A `Tracker` is a cheap handle (an [`Arc`]); clones share the same state.
-/// [`serve`](crate::serve) uses the process-wide [`tracker()`] unless it is
+/// [`serve`](crate::serve()) uses the process-wide [`tracker()`] unless it is
 /// given another one with [`Serve::with_tracker`](crate::Serve::with_tracker).
 ///
 /// # Examples
@@ -361,7 +361,7 @@ impl std::fmt::Debug for Tracker {
 }
 
 /// The process-wide tracker, used by `#[idle_server]` and by
-/// [`serve`](crate::serve) unless told otherwise.
+/// [`serve`](crate::serve()) unless told otherwise.
 ///
 /// Any code in the process can take a guard from it without passing a handle
 /// around, for example `idle_runtime::tracker().keep_awake()`.
@@ -408,7 +408,7 @@ impl Drop for ActivityGuard {
 /// Takes a keep-awake guard from the process-wide [`tracker()`] in a
 /// handler: move it into a task that outlives the request, such as a job the
 /// request started. (An upgraded connection, such as a WebSocket, needs no
-/// guard under [`serve`](crate::serve): it counts until it closes. With
+/// guard under [`serve`](crate::serve()): it counts until it closes. With
 /// `axum::serve` and the bare [`ActivityLayer`](crate::ActivityLayer) it
 /// does need one.)
 ///
