@@ -32,7 +32,7 @@ pub(crate) struct OpenConnections {
     drain: Arc<Notify>,
     /// Connection tasks still running.
     count: AtomicUsize,
-    /// Notified whenever `count` reaches zero.
+    /// Notified when `count` reaches zero during a drain.
     closed: Notify,
 }
 
@@ -52,7 +52,7 @@ impl OpenConnections {
             let closed = self.closed.notified();
             let mut closed = pin!(closed);
             closed.as_mut().enable();
-            if self.count() == 0 {
+            if self.count.load(Ordering::SeqCst) == 0 {
                 return;
             }
             closed.await;
@@ -108,7 +108,13 @@ pin_project! {
 
     impl<C> PinnedDrop for ConnectionTask<C> {
         fn drop(this: Pin<&mut Self>) {
-            if this.open.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SeqCst with the drain's store and load: either this sees the
+            // drain started, or the drain sees the count at zero. Outside a
+            // drain (a `Connection: close` client closes a connection per
+            // request) it takes no lock.
+            if this.open.count.fetch_sub(1, Ordering::SeqCst) == 1
+                && this.open.draining.load(Ordering::SeqCst)
+            {
                 this.open.closed.notify_waiters();
             }
         }
