@@ -61,8 +61,9 @@ use crate::{ActivityGuard, Tracker};
 
 /// A [`Layer`] that counts each request as activity on a [`Tracker`].
 ///
-/// [`serve`](crate::serve()) applies it for you; use it directly when you serve
-/// with something else (for example `axum::serve` with
+/// [`serve`](crate::serve()) does the same accounting itself, with the
+/// connection's activity besides; use the layer when you serve with
+/// something else (for example `axum::serve` with
 /// [`Tracker::wait_idle`] as its graceful-shutdown signal).
 ///
 /// # Examples

@@ -1,7 +1,7 @@
 //! Introspection: a read-only snapshot of the tracker, and the opt-in route
 //! that serves it as JSON.
 //!
-//! [`Tracker::status`] is defined here, not in `tracker.rs`: the snapshot
+//! [`Tracker::status`] is defined here, not in `tracker/mod.rs`: the snapshot
 //! reads the tracker, and the tracker knows nothing of [`Status`].
 
 use std::time::Duration;

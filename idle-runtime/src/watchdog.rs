@@ -30,7 +30,7 @@
 //! [`serve`](crate::serve()) runs its timers (this loop, and the maximum
 //! lifetime) on a thread of their own, off the server's runtime (`TimerThread`).
 //!
-//! [`Tracker::wait_idle`] is defined here, not in `tracker.rs`: the watchdog
+//! [`Tracker::wait_idle`] is defined here, not in `tracker/mod.rs`: the watchdog
 //! reads the tracker (its word, its clock, its wake-ups), and the tracker
 //! knows nothing of the watchdog.
 
@@ -38,7 +38,7 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::sleep_until;
@@ -105,16 +105,59 @@ pub(crate) async fn wait_idle_in_force(tracker: &Tracker) {
     }
 }
 
+/// Whether the server is idle now, with the timeout in force: what
+/// [`wait_idle_in_force`] returns on, read again by whoever acts on it.
+pub(crate) fn is_idle_now(tracker: &Tracker) -> bool {
+    let timeout_ms = millis_ceil(tracker.timeout_in_force());
+    decide(tracker.state(), tracker.now_ms_floor(), timeout_ms) == Decision::Idle
+}
+
+/// Where the server's own timers run: the watchdog and the maximum
+/// lifetime.
+pub(crate) enum Timers {
+    /// On a thread of their own ([`TimerThread`]): under a multi-thread
+    /// runtime, as `#[idle_server]` builds.
+    Thread(TimerThread),
+    /// On the server's runtime: a current-thread runtime, whose clock may be
+    /// paused (tokio's `test-util`), and the timers must read the clock the
+    /// tracker reads; or no timer is needed at all.
+    Runtime,
+}
+
+impl Timers {
+    /// The place for the timers of a server running on the current runtime;
+    /// `needed`: whether any timer will run.
+    pub(crate) async fn for_current_runtime(needed: bool) -> io::Result<Self> {
+        match Handle::current().runtime_flavor() {
+            RuntimeFlavor::CurrentThread => Ok(Timers::Runtime),
+            _ if !needed => Ok(Timers::Runtime),
+            _ => Ok(Timers::Thread(TimerThread::start().await?)),
+        }
+    }
+
+    /// Runs `future` where the timers run; await the handle from anywhere.
+    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match self {
+            Timers::Thread(thread) => thread.handle.spawn(future),
+            Timers::Runtime => tokio::spawn(future),
+        }
+    }
+}
+
 /// A thread with a current-thread tokio runtime (timers only), for the
-/// server's own timers: the watchdog and the maximum lifetime.
+/// server's own timers.
 ///
 /// They live off the server's runtime for two reasons. An armed timer in the
 /// server's timer wheel is looked at every time a worker parks: in a
 /// benchmark of sequential requests (one park per request) it cost 190
 /// instructions per request, 1.4 % of a whole request. And nothing the
 /// server's runtime does (workers blocked by a handler, a flood of tasks)
-/// can delay them: the decision to stop is taken on time, and acted on by
-/// the accept loop as soon as it runs.
+/// can delay the watchdog's decision; the accept loop acts on it as soon as
+/// it runs, after checking it again ([`is_idle_now`]).
 ///
 /// The thread ends when this value is dropped; tasks still on it are
 /// cancelled.
@@ -124,33 +167,34 @@ pub(crate) struct TimerThread {
 }
 
 impl TimerThread {
-    /// Starts the thread.
-    pub(crate) fn start() -> io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
-        let handle = runtime.handle().clone();
+    /// Starts the thread. Its runtime is built on the thread itself, so that
+    /// nothing of it is dropped here (in an async context) if starting fails.
+    async fn start() -> io::Result<Self> {
+        let (ready, started) = oneshot::channel::<io::Result<Handle>>();
         let (stop, stopped) = oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("idle-timers".into())
             .spawn(move || {
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                });
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build();
+                match runtime {
+                    Ok(runtime) => {
+                        let _ = ready.send(Ok(runtime.handle().clone()));
+                        runtime.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    }
+                    Err(error) => drop(ready.send(Err(error))),
+                }
             })?;
+        let handle = started
+            .await
+            .map_err(|_| io::Error::other("the timer thread ended before it started"))??;
         Ok(TimerThread {
             handle,
             _stop: stop,
         })
-    }
-
-    /// Runs `future` on the thread; await the handle from anywhere.
-    pub(crate) fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle.spawn(future)
     }
 }
 

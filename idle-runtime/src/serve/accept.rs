@@ -6,9 +6,9 @@
 //! polled before `accept`, so nothing that happens to accepting can delay
 //! them; when the watchdog fires, a connection already waiting in the
 //! kernel's queue is still taken and served, and postpones the exit, instead
-//! of being dropped. The watchdog and the lifetime run on a thread of their
-//! own ([`TimerThread`]): the server's runtime has no timer armed between
-//! requests.
+//! of being dropped. Under a multi-thread runtime the watchdog and the
+//! lifetime run on a thread of their own ([`Timers`]): the server's runtime
+//! has no timer armed between requests.
 
 use std::future::Future;
 use std::io;
@@ -25,7 +25,7 @@ use super::HttpService;
 use crate::listener::{Listener, Stream};
 use crate::shutdown::{ShutdownReason, Signals};
 use crate::tracker::Serving;
-use crate::watchdog::{wait_idle_in_force, TimerThread};
+use crate::watchdog::{is_idle_now, wait_idle_in_force, Timers};
 use crate::{Config, IdleMode, Tracker};
 
 /// The server is listening: the idle clock starts, the mode and the
@@ -56,7 +56,7 @@ pub(super) fn listening(
 
 /// The reasons to stop other than signals, each `None` when it is off.
 pub(super) struct Stops {
-    timers: TimerThread,
+    timers: Timers,
     tracker: Tracker,
     mode: IdleMode,
     idle: Option<JoinHandle<()>>,
@@ -65,14 +65,17 @@ pub(super) struct Stops {
 }
 
 impl Stops {
-    /// Starts the timer thread; nothing runs on it yet.
-    pub(super) fn new(
+    /// Finds a place for the timers (starting the timer thread if they need
+    /// one); nothing runs yet.
+    pub(super) async fn new(
         tracker: &Tracker,
-        mode: IdleMode,
+        config: &Config,
         requested: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     ) -> io::Result<Self> {
+        let mode = config.mode;
+        let needed = mode == IdleMode::Exit || config.max_lifetime.is_some();
         Ok(Stops {
-            timers: TimerThread::start()?,
+            timers: Timers::for_current_runtime(needed).await?,
             tracker: tracker.clone(),
             mode,
             idle: None,
@@ -122,6 +125,13 @@ pub(super) async fn until_stopped<S: HttpService>(
             () = fired(&mut stops.lifetime) => return ShutdownReason::MaxLifetime,
             () = &mut stops.requested => return ShutdownReason::Requested,
             () = fired(&mut stops.idle) => {
+                // The watchdog decided on its own thread: activity may have
+                // come since (a request on a kept-alive connection, a
+                // partial head). Then it watches again.
+                if !is_idle_now(&stops.tracker) {
+                    stops.watch();
+                    continue;
+                }
                 // A last look at the accept queue: a client that connected
                 // before the deadline is served, and its request postpones
                 // the exit, rather than being dropped with the listener.
@@ -148,7 +158,11 @@ async fn fired(timer: &mut Option<JoinHandle<()>>) {
         // An error (the task panicked, or its thread has gone, which only
         // happens once `serve` drops it) counts as fired too: a server whose
         // watchdog has failed drains and stops rather than run for ever.
-        Some(task) => drop(task.await),
+        Some(task) => {
+            if let Err(error) = task.await {
+                crate::log::warning(&format!("a timer of the server failed ({error}); stopping"));
+            }
+        }
         None => std::future::pending().await,
     }
 }

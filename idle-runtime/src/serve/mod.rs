@@ -36,8 +36,9 @@ use crate::{ActivityLayer, Config, ListenAddr, Tracker};
 /// Serves `service` on `listener` until the server has been idle for the
 /// timeout, or SIGTERM or SIGINT arrives; then drains and returns.
 ///
-/// `service` is typically an [`axum::Router`]; it is wrapped in an
-/// [`ActivityLayer`] for you. Give the returned [`Serve`] its settings with
+/// `service` is typically an [`axum::Router`]. Each request counts as
+/// activity as the [`ActivityLayer`] counts it, with the connection's own
+/// activity besides (see the crate docs): there is nothing to add. Give the returned [`Serve`] its settings with
 /// [`with_config`](Serve::with_config), add hooks with its other `with_*`
 /// methods, then `.await` it.
 ///
@@ -61,7 +62,9 @@ use crate::{ActivityLayer, Config, ListenAddr, Tracker};
 /// # Return Value
 ///
 /// Awaiting the [`Serve`] gives a [`ShutdownReport`] once the drain is over,
-/// or an [`io::Error`] if the signal handlers cannot be installed.
+/// or an [`io::Error`] if the signal handlers cannot be installed, the
+/// watchdog's thread cannot be started, or the listener's address cannot be
+/// read.
 pub fn serve<S>(listener: impl Into<Listener>, service: S) -> Serve<S> {
     Serve {
         listener: listener.into(),
@@ -310,7 +313,7 @@ async fn run<S: HttpService>(serve: Serve<S>) -> io::Result<ShutdownReport> {
         Some(signals) => signals,
         None => Signals::new()?,
     };
-    let mut stops = Stops::new(&tracker, config.mode, shutdown_signal)?;
+    let mut stops = Stops::new(&tracker, &config, shutdown_signal).await?;
     let layer = ActivityLayer::new(tracker.clone())
         .ignore(config.ignore.iter().cloned().chain(status_path))
         .ignore_headers(config.ignore_headers.iter().cloned());
@@ -334,4 +337,91 @@ async fn run<S: HttpService>(serve: Serve<S>) -> io::Result<ShutdownReport> {
     Ok(drain::report(
         &tracker, reason, drain, hook, started, requests,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::IntoFuture;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use crate::{serve, Config, ShutdownReason, Tracker};
+
+    async fn listener() -> TcpListener {
+        TcpListener::bind("127.0.0.1:0").await.unwrap()
+    }
+
+    /// Under a current-thread runtime the watchdog runs on that runtime, so
+    /// a paused clock (`start_paused`) is the clock it reads, as the
+    /// tracker's is: the exit comes at once in real time, after exactly
+    /// the timeout in virtual time.
+    #[tokio::test(start_paused = true)]
+    async fn a_server_on_a_paused_clock_exits_on_that_clock() {
+        let wall = std::time::Instant::now();
+        let report = serve(listener().await, axum::Router::new())
+            .with_tracker(Tracker::new())
+            .with_config(&Config::default().with_timeout(Duration::from_secs(300)))
+            .await
+            .unwrap();
+        assert_eq!(report.reason, ShutdownReason::Idle);
+        assert!(
+            report.uptime >= Duration::from_secs(300),
+            "{:?}",
+            report.uptime
+        );
+        assert!(
+            wall.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            wall.elapsed()
+        );
+    }
+
+    /// A connection that sends no request within 30 s is closed, silently
+    /// (the idle clock does not move); one that has sent a request stays
+    /// open, however long it then waits.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_closed_only_if_no_request_comes_within_30s() {
+        let tracker = Tracker::new();
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+        let server = tokio::spawn(
+            serve(listener, app)
+                .with_tracker(tracker.clone())
+                .with_config(&Config::default().with_timeout(Duration::from_secs(600)))
+                .into_future(),
+        );
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let mut spoken = TcpStream::connect(addr).await.unwrap();
+        while tracker.active() < 2 {
+            tokio::task::yield_now().await;
+        }
+        spoken
+            .write_all(b"GET / HTTP/1.1\r\nhost: idle\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = [0; 1024];
+        let n = spoken.read(&mut response).await.unwrap();
+        assert!(response[..n].starts_with(b"HTTP/1.1 200"));
+        let answered = tokio::time::Instant::now();
+
+        tokio::time::sleep(Duration::from_secs(31)).await;
+        let closed = tokio::time::timeout(Duration::from_secs(1), silent.read(&mut response)).await;
+        assert!(matches!(closed, Ok(Ok(0))), "not closed: {closed:?}");
+        assert_eq!(tracker.active(), 0);
+        let idle_since = tracker.idle_since().unwrap();
+        assert!(
+            idle_since <= answered + Duration::from_millis(1),
+            "the silent connection moved the idle clock {:?} past the answer",
+            idle_since - answered
+        );
+        let still_open = spoken.try_read(&mut response);
+        assert!(
+            matches!(&still_open, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "{still_open:?}"
+        );
+        server.abort();
+    }
 }

@@ -2,9 +2,9 @@
 //! it: the server is busy whenever it holds a request it has not finished
 //! answering, in any form.
 //!
-//! The [`ActivityLayer`] counts a request from the
-//! moment the service is called until its body has been handed to hyper.
-//! This module covers what the layer cannot see, on the connection:
+//! A request counts from the moment the service is called until its body
+//! has been handed to hyper, as the [`ActivityLayer`] counts it (here in
+//! `service.rs`). The rest is what a layer cannot see, on the connection:
 //!
 //! - **Before the first request.** An accepted connection counts from
 //!   accept until its first request (then the request counts), so a client
@@ -174,7 +174,7 @@ fn http_builder() -> auto::Builder<Executor> {
     let mut builder = auto::Builder::new(Executor);
     // No hyper timer for HTTP/1: it would arm a header-read timer on every
     // request. The first request is bounded per connection (see
-    // `Connections::spawn`), later heads by the idle clock.
+    // `ConnectionTask`), later heads by the idle clock.
     builder.http1().header_read_timeout(None);
     builder
         .http2()
