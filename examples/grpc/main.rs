@@ -27,18 +27,14 @@
 //!
 //! The service (`ticker.Ticker`) has no `.proto` file and needs no `protoc`:
 //! its messages are written by hand in `ticker.rs` and `build.rs` generates
-//! the server and client code with tonic-build's manual builder.
+//! the server and client code with tonic-build's manual builder. The service
+//! itself is in `service.rs`.
 
+mod service;
 mod ticker;
 
-use std::pin::Pin;
-use std::time::Duration;
-
-use futures_util::Stream;
-use tonic::{Request, Response, Status};
-
-use ticker::ticker_server::{Ticker, TickerServer};
-use ticker::{HelloReply, HelloRequest, Tick, TicksRequest};
+use service::Service;
+use ticker::ticker_server::TickerServer;
 
 #[idle_runtime::idle_server(timeout = "5s", addr = "127.0.0.1:50051")]
 async fn main() -> axum::Router {
@@ -47,45 +43,4 @@ async fn main() -> axum::Router {
     tonic::service::Routes::new(TickerServer::new(Service))
         .add_service(health)
         .into_axum_router()
-}
-
-struct Service;
-
-#[tonic::async_trait]
-impl Ticker for Service {
-    async fn hello(&self, request: Request<HelloRequest>) -> Result<Response<HelloReply>, Status> {
-        let name = request.into_inner().name;
-        Ok(Response::new(HelloReply {
-            message: format!("hello, {name}"),
-        }))
-    }
-
-    type TicksStream = Pin<Box<dyn Stream<Item = Result<Tick, Status>> + Send>>;
-
-    async fn ticks(
-        &self,
-        request: Request<TicksRequest>,
-    ) -> Result<Response<Self::TicksStream>, Status> {
-        let TicksRequest { count, interval_ms } = request.into_inner();
-        let interval = Duration::from_millis(interval_ms);
-        let ticks = futures_util::stream::unfold(0, move |n| async move {
-            if n >= count {
-                return None;
-            }
-            if n > 0 {
-                tokio::select! {
-                    biased;
-                    // The server is shutting down: end the stream with a
-                    // status that tells the client to retry elsewhere.
-                    () = idle_runtime::tracker().shutdown_started() => {
-                        let status = Status::unavailable("server shutting down; retry");
-                        return Some((Err(status), count));
-                    }
-                    () = tokio::time::sleep(interval) => {}
-                }
-            }
-            Some((Ok(Tick { n }), n + 1))
-        });
-        Ok(Response::new(Box::pin(ticks)))
-    }
 }
