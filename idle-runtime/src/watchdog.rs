@@ -55,37 +55,40 @@ impl Tracker {
     /// (`last activity + timeout`), then looks again; it never polls on a
     /// fixed tick. See [`watchdog`](crate::watchdog) for the details.
     pub async fn wait_idle(&self, timeout: Duration) {
-        let timeout_ms = millis_ceil(timeout);
-        loop {
-            let state = self.state();
-            match decide(state, self.now_ms_floor(), timeout_ms) {
-                Decision::Idle => return,
-                Decision::WakeAt(millis) if state.active > 0 => {
-                    tokio::select! {
-                        () = sleep_until(self.instant_at(millis)) => {}
-                        () = self.silent_zero() => {}
-                    }
-                }
-                Decision::WakeAt(millis) => sleep_until(self.instant_at(millis)).await,
-                // A timeout beyond the clock's range never expires.
-                Decision::Never => std::future::pending().await,
-            }
-        }
+        wait_until_idle(self, Some(timeout)).await;
     }
 }
 
 /// [`Tracker::wait_idle`] with the tracker's timeout in force, which may
 /// change while it waits (the adaptive timeout).
 pub(crate) async fn wait_idle_in_force(tracker: &Tracker) {
+    wait_until_idle(tracker, None).await;
+}
+
+/// The watchdog's loop: with `fixed`, or else with the timeout in force,
+/// whose changes wake it so that it replans.
+async fn wait_until_idle(tracker: &Tracker, fixed: Option<Duration>) {
     loop {
         let changed = tracker.timeout_changed();
         tokio::pin!(changed);
-        // Registered before the timeout is read, so that a change between
-        // the read and the sleep still wakes us.
-        changed.as_mut().enable();
-        let timeout_ms = millis_ceil(tracker.timeout_in_force());
+        let timeout = match fixed {
+            Some(timeout) => timeout,
+            None => {
+                // Registered before the timeout is read, so that a change
+                // between the read and the sleep still wakes us.
+                changed.as_mut().enable();
+                tracker.timeout_in_force()
+            }
+        };
+        let changed = async {
+            match fixed {
+                Some(_) => std::future::pending().await,
+                None => changed.await,
+            }
+        };
+        tokio::pin!(changed);
         let state = tracker.state();
-        match decide(state, tracker.now_ms_floor(), timeout_ms) {
+        match decide(state, tracker.now_ms_floor(), millis_ceil(timeout)) {
             Decision::Idle => return,
             Decision::WakeAt(millis) if state.active > 0 => {
                 tokio::select! {
@@ -100,6 +103,8 @@ pub(crate) async fn wait_idle_in_force(tracker: &Tracker) {
                     () = &mut changed => {}
                 }
             }
+            // A timeout beyond the clock's range never expires (unless the
+            // timeout in force changes).
             Decision::Never => changed.await,
         }
     }
