@@ -97,6 +97,10 @@ static PROBE_HEADERS: [HeaderName; 2] = [
 ];
 
 impl Shared {
+    fn request_activity<B>(&self, request: &Request<B>) -> Option<ActivityGuard> {
+        (!self.is_ignored(request)).then(|| self.tracker.begin_request())
+    }
+
     fn is_ignored<B>(&self, request: &Request<B>) -> bool {
         if !self.ignore.is_empty() {
             let path = request.uri().path();
@@ -173,6 +177,12 @@ impl ActivityLayer {
     pub fn is_ignored<B>(&self, request: &Request<B>) -> bool {
         self.shared.is_ignored(request)
     }
+
+    /// The activity of a request being called: a guard, or `None` if the
+    /// request is ignored.
+    pub(crate) fn request_activity<B>(&self, request: &Request<B>) -> Option<ActivityGuard> {
+        self.shared.request_activity(request)
+    }
 }
 
 impl<S> Layer<S> for ActivityLayer {
@@ -206,11 +216,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let guard = if self.shared.is_ignored(&request) {
-            None
-        } else {
-            Some(self.shared.tracker.begin_request())
-        };
+        let guard = self.shared.request_activity(&request);
         let slices = request.version() == Version::HTTP_2;
         ResponseFuture {
             inner: self.inner.call(request),

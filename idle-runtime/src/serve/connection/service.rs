@@ -52,12 +52,11 @@ where
     type Future = ConnectionFuture<S>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        let ignored = self.layer.is_ignored(&request);
         // The request's activity begins before the connection's own ends (in
         // `called`, for a first request), so the count never dips to zero
         // in between.
-        let guard = (!ignored).then(|| self.layer.tracker().begin_request());
-        self.conn.called(&request, ignored);
+        let guard = self.layer.request_activity(&request);
+        self.conn.called(&request, guard.is_none());
         let slices = request.version() == Version::HTTP_2;
         // hyper adds `OnUpgrade` only to requests that ask for an upgrade
         // (`Upgrade` header, `CONNECT`).
