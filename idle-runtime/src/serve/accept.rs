@@ -59,6 +59,7 @@ pub(super) struct Stops {
     timers: Timers,
     tracker: Tracker,
     mode: IdleMode,
+    max_lifetime: Option<Duration>,
     idle: Option<JoinHandle<()>>,
     lifetime: Option<JoinHandle<()>>,
     requested: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -78,6 +79,7 @@ impl Stops {
             timers: Timers::for_current_runtime(needed).await?,
             tracker: tracker.clone(),
             mode,
+            max_lifetime: config.max_lifetime,
             idle: None,
             lifetime: None,
             requested: requested.unwrap_or_else(|| Box::pin(std::future::pending())),
@@ -85,9 +87,10 @@ impl Stops {
     }
 
     /// Starts the watchdog, and the maximum lifetime from `started`.
-    pub(super) fn arm(&mut self, started: Instant, max_lifetime: Option<Duration>) {
+    pub(super) fn arm(&mut self, started: Instant) {
         self.watch();
-        self.lifetime = max_lifetime
+        self.lifetime = self
+            .max_lifetime
             .and_then(|lifetime| started.checked_add(lifetime))
             .map(|end| self.timers.spawn(tokio::time::sleep_until(end)));
     }

@@ -322,7 +322,7 @@ async fn run<S: HttpService>(serve: Serve<S>) -> io::Result<ShutdownReport> {
     // Serve until a reason to stop.
     let started = Instant::now();
     accept::listening(&listener, &tracker, &config, started, activated)?;
-    stops.arm(started, config.max_lifetime);
+    stops.arm(started);
     let reason = accept::until_stopped(&listener, &mut connections, &mut signals, &mut stops).await;
 
     // 1. Stop accepting connections.
