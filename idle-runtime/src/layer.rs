@@ -24,20 +24,14 @@
 //!   through grpc-go, which appends its own name: `kube-probe/1.33
 //!   grpc-go/1.72.0`. The prefix matches both.
 //!
-//! Over HTTP/2 a response's data frames larger than 16 KiB are handed to
-//! hyper in 16 KiB slices. hyper hands each frame to the HTTP/2 stream once
-//! the client's flow-control window has room for a byte of it, and buffers
-//! the whole frame there: a 20 MB buffered body would be "sent", and its
-//! request over, while megabytes still wait for a slow client's window.
-//! Sliced, the request stays active until all but the last slices (at most
-//! hyper's per-stream send buffer: 64 KiB under [`serve`](crate::serve()),
-//! which sets it so; hyper's default is 400 KiB) are on their way.
-//! Slices of 16 KiB (the default HTTP/2 frame size) keep DATA frames full.
+//! A request counts as served when its body reports its end (or was empty),
+//! and as cut when it ends otherwise (the body dropped early, an error, a
+//! cancelled or panicking handler): see [`Tracker::requests_cut`].
 //!
 //! The per-request cost is two atomic read-modify-writes on the tracker (one
 //! `fetch_add`, one compare-and-swap), a relaxed increment of the request
 //! count, one reference count increment and a clock read: no lock, no
-//! allocation (for bodies whose data is [`Bytes`], as axum's), no timer.
+//! allocation, no timer. Body frames pass through untouched.
 //!
 //! Used on its own (for example under `axum::serve`), the layer sees
 //! requests only: a response counts until hyper has taken its body, and an
@@ -50,8 +44,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Buf, Bytes};
-use http::{HeaderName, Request, Response, Version};
+use http::{HeaderName, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -177,12 +170,6 @@ impl ActivityLayer {
     pub fn is_ignored<B>(&self, request: &Request<B>) -> bool {
         self.shared.is_ignored(request)
     }
-
-    /// The activity of a request being called: a guard, or `None` if the
-    /// request is ignored.
-    pub(crate) fn request_activity<B>(&self, request: &Request<B>) -> Option<ActivityGuard> {
-        self.shared.request_activity(request)
-    }
 }
 
 impl<S> Layer<S> for ActivityLayer {
@@ -206,6 +193,7 @@ pub struct ActivityService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ActivityService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Body,
 {
     type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
@@ -217,11 +205,9 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let guard = self.shared.request_activity(&request);
-        let slices = request.version() == Version::HTTP_2;
         ResponseFuture {
             inner: self.inner.call(request),
             guard,
-            slices,
         }
     }
 }
@@ -233,13 +219,13 @@ pin_project! {
         #[pin]
         inner: F,
         guard: Option<ActivityGuard>,
-        slices: bool,
     }
 }
 
 impl<F, ResBody, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: Body,
 {
     type Output = Result<Response<TrackedBody<ResBody>>, E>;
 
@@ -248,55 +234,37 @@ where
         let result = ready!(this.inner.poll(cx));
         // On error the guard is dropped here: the request is over.
         let guard = this.guard.take();
-        let slices = *this.slices;
-        Poll::Ready(
-            result
-                .map(|response| response.map(|body| TrackedBody::with_slices(body, guard, slices))),
-        )
+        Poll::Ready(result.map(|response| response.map(|body| TrackedBody::new(body, guard))))
     }
 }
 
 pin_project! {
     /// A response body that holds its request's activity until it has been
-    /// fully sent or dropped. Every [`Body`] method is forwarded; its data
-    /// is [`Bytes`] (free for bodies whose data already is, such as axum's),
-    /// and over HTTP/2 large data frames are handed on in slices (see the
-    /// [module docs](crate::ActivityLayer)).
+    /// fully sent or dropped. Every [`Body`] method is forwarded and frames
+    /// pass through as they are. The request counts as served if the body
+    /// reaches its end, as cut if it is dropped before.
     pub struct TrackedBody<B> {
         #[pin]
         inner: B,
         guard: Option<ActivityGuard>,
-        // Whether to slice large data frames (HTTP/2).
-        slices: bool,
-        // The part of a sliced frame not handed on yet.
-        rest: Bytes,
     }
 }
 
-/// The largest data frame handed to hyper over HTTP/2: the default HTTP/2
-/// frame size.
-const SLICE: usize = 16 * 1024;
-
-impl<B> TrackedBody<B> {
+impl<B: Body> TrackedBody<B> {
     /// Wraps `body` so that `guard` lives until the body ends or is dropped.
-    pub fn new(body: B, guard: Option<ActivityGuard>) -> Self {
-        TrackedBody::with_slices(body, guard, false)
-    }
-
-    /// As [`new`](TrackedBody::new); `slices`: hand data frames to hyper in
-    /// slices of at most 16 KiB (for HTTP/2).
-    pub(crate) fn with_slices(body: B, guard: Option<ActivityGuard>, slices: bool) -> Self {
-        TrackedBody {
-            inner: body,
-            guard,
-            slices,
-            rest: Bytes::new(),
+    pub fn new(body: B, mut guard: Option<ActivityGuard>) -> Self {
+        // An empty body is never polled: its response ends with its head.
+        if body.is_end_stream() {
+            if let Some(guard) = &mut guard {
+                guard.served();
+            }
         }
+        TrackedBody { inner: body, guard }
     }
 }
 
 impl<B: Body> Body for TrackedBody<B> {
-    type Data = Bytes;
+    type Data = B::Data;
     type Error = B::Error;
 
     #[inline]
@@ -304,56 +272,38 @@ impl<B: Body> Body for TrackedBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        if !this.rest.is_empty() {
-            let take = this.rest.len().min(SLICE);
-            return Poll::Ready(Some(Ok(Frame::data(this.rest.split_to(take)))));
-        }
-        let frame = ready!(this.inner.poll_frame(cx));
-        match frame {
-            Some(Ok(frame)) => {
-                let frame = frame.map_data(|mut data| data.copy_to_bytes(data.remaining()));
-                if !*this.slices {
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                Poll::Ready(Some(Ok(match frame.into_data() {
-                    Ok(mut data) if data.len() > SLICE => {
-                        *this.rest = data.split_off(SLICE);
-                        Frame::data(data)
+        let mut this = self.project();
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        match &frame {
+            // hyper asks no more of a body that reports its end with its
+            // last frame: that is the end.
+            Some(Ok(_)) => {
+                if this.inner.is_end_stream() {
+                    if let Some(guard) = this.guard {
+                        guard.served();
                     }
-                    Ok(data) => Frame::data(data),
-                    Err(frame) => frame,
-                })))
+                }
             }
             // The end of the stream or an error ends the request even if the
             // server keeps the body around a little longer.
-            Some(Err(error)) => {
-                *this.guard = None;
-                Poll::Ready(Some(Err(error)))
-            }
+            Some(Err(_)) => *this.guard = None,
             None => {
-                *this.guard = None;
-                Poll::Ready(None)
+                if let Some(mut guard) = this.guard.take() {
+                    guard.served();
+                }
             }
         }
+        Poll::Ready(frame)
     }
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.rest.is_empty() && self.inner.is_end_stream()
+        self.inner.is_end_stream()
     }
 
     #[inline]
     fn size_hint(&self) -> SizeHint {
-        let mut hint = self.inner.size_hint();
-        if !self.rest.is_empty() {
-            let rest = self.rest.len() as u64;
-            if let Some(upper) = hint.upper() {
-                hint.set_upper(upper.saturating_add(rest));
-            }
-            hint.set_lower(hint.lower().saturating_add(rest));
-        }
-        hint
+        self.inner.size_hint()
     }
 }
 
@@ -419,6 +369,19 @@ mod tests {
         assert_eq!(tracker.active(), 1);
         drop(response);
         assert_eq!(tracker.active(), 0);
+        assert_eq!((tracker.requests(), tracker.requests_cut()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn an_empty_body_is_served_with_its_head() {
+        let tracker = Tracker::new();
+        let service = ActivityLayer::new(tracker.clone()).layer(service_fn(|_req| async {
+            Ok::<_, Infallible>(Response::new(http_body_util::Empty::<Bytes>::new()))
+        }));
+        // hyper never polls a body that reports its end: dropping it is the
+        // end of the response.
+        drop(service.oneshot(request("/")).await.unwrap());
+        assert_eq!((tracker.requests(), tracker.requests_cut()), (1, 0));
     }
 
     #[tokio::test]
@@ -515,7 +478,8 @@ mod tests {
             assert_eq!(tracker.active(), u64::from(counts), "{path}");
             drop(response);
         }
-        assert_eq!(tracker.requests(), 4);
+        // The four that counted were dropped unread: cut, not served.
+        assert_eq!((tracker.requests(), tracker.requests_cut()), (0, 4));
     }
 
     #[tokio::test]

@@ -103,21 +103,21 @@ impl Listener {
         }
     }
 
-    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<Stream>> {
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Peer)>> {
         match &self.kind {
-            Kind::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, _)| {
+            Kind::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, peer)| {
                 // Responses go out as soon as they are written.
                 let _ = stream.set_nodelay(true);
-                Stream::Tcp(stream)
+                (Stream::Tcp(stream), Peer::Tcp(peer))
             }),
             #[cfg(unix)]
             Kind::Unix(listener) => listener
                 .poll_accept(cx)
-                .map_ok(|(stream, _)| Stream::Unix(stream)),
+                .map_ok(|(stream, peer)| (Stream::Unix(stream), Peer::Unix(peer))),
         }
     }
 
-    pub(crate) async fn accept(&self) -> io::Result<Stream> {
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, Peer)> {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 }
@@ -337,5 +337,40 @@ fn remove_stale_socket(path: &std::path::Path) -> io::Result<()> {
         )),
         // Nobody listens: a stale socket left by a previous run.
         Err(_) => std::fs::remove_file(path),
+    }
+}
+
+/// The peer of an accepted connection, as `accept` returned it: what
+/// handlers get as [`ConnectInfo`](axum::extract::ConnectInfo).
+#[derive(Clone, Debug)]
+pub(crate) enum Peer {
+    Tcp(std::net::SocketAddr),
+    #[cfg(unix)]
+    Unix(tokio::net::unix::SocketAddr),
+}
+
+impl Stream {
+    /// Closes the read side (Unix sockets only; `false` for TCP): the
+    /// peer's later writes fail (EPIPE), while the bytes already queued can
+    /// still be read, then reads return end of stream.
+    ///
+    /// Over TCP `shutdown(SHUT_RD)` neither tells the peer nor stops its
+    /// bytes, so it would only hide them: it is not used there.
+    pub(crate) fn shutdown_read(&self) -> bool {
+        match self {
+            Stream::Tcp(_) => false,
+            #[cfg(unix)]
+            Stream::Unix(stream) => socket2::SockRef::from(stream)
+                .shutdown(std::net::Shutdown::Read)
+                .is_ok(),
+        }
+    }
+
+    /// Reads what the kernel holds for this socket now, with a system call
+    /// whatever the runtime last learned of its readiness. `Ok(0)`: end of
+    /// stream; `WouldBlock`: nothing queued.
+    pub(crate) fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        each!(self, s => (&*socket2::SockRef::from(s)).read(buf))
     }
 }

@@ -95,9 +95,16 @@ pub struct ShutdownReport {
     /// Time from the start of serving to the end of the shutdown (the drain
     /// and the shutdown hook): what the exit line prints.
     pub uptime: Duration,
-    /// Requests that counted as activity and ended by the end of the drain;
-    /// requests the drain cut short are not counted.
+    /// Requests served: requests that counted as activity and whose
+    /// response was sent to its end by the end of the drain.
     pub requests: u64,
+    /// Requests that counted as activity and ended before their response
+    /// did, by the end of the drain: cut by their client (a reset, a closed
+    /// connection), by the bound on a client that delivers nothing, or by a
+    /// panicking or cancelled handler. Requests still running when the drain
+    /// gave up are counted in [`abandoned`](ShutdownReport::abandoned), not
+    /// here.
+    pub cut: u64,
 }
 
 impl ShutdownReport {

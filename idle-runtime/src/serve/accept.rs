@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::connection::Connections;
 use super::lines;
 use super::HttpService;
-use crate::listener::{Listener, Stream};
+use crate::listener::{Listener, Peer, Stream};
 use crate::shutdown::{ShutdownReason, Signals};
 use crate::tracker::Serving;
 use crate::watchdog::{is_idle_now, wait_idle_in_force, Timers};
@@ -139,15 +139,15 @@ pub(super) async fn until_stopped<S: HttpService>(
                 // before the deadline is served, and its request postpones
                 // the exit, rather than being dropped with the listener.
                 match accept_now(listener) {
-                    Some(stream) => {
-                        connections.spawn(stream);
+                    Some((stream, peer)) => {
+                        connections.spawn(stream, peer);
                         stops.watch();
                     }
                     None => return ShutdownReason::Idle,
                 }
             }
             accepted = listener.accept(), if accept_errors.may_accept() => match accepted {
-                Ok(stream) => connections.spawn(stream),
+                Ok((stream, peer)) => connections.spawn(stream, peer),
                 Err(error) => accept_errors.failed(error),
             },
             () = accept_errors.pause(), if !accept_errors.may_accept() => accept_errors.resume(),
@@ -171,7 +171,7 @@ async fn fired(timer: &mut Option<JoinHandle<()>>) {
 }
 
 /// Takes a connection already waiting in the accept queue, without waiting.
-fn accept_now(listener: &Listener) -> Option<Stream> {
+fn accept_now(listener: &Listener) -> Option<(Stream, Peer)> {
     let mut cx = Context::from_waker(Waker::noop());
     match listener.poll_accept(&mut cx) {
         Poll::Ready(Ok(stream)) => Some(stream),

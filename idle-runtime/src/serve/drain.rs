@@ -90,15 +90,15 @@ pub(super) async fn run_hook(
 }
 
 /// Step 5: the report, and its line; saves what the adaptive timeout
-/// learned. `requests` was taken when the drain ended: requests it cut
-/// short are not "served".
+/// learned. `requests` (served, cut) was taken when the drain ended:
+/// requests it gave up on are neither.
 pub(super) fn report(
     tracker: &Tracker,
     reason: ShutdownReason,
     drain: Drain,
     hook: HookOutcome,
     started: Instant,
-    requests: u64,
+    (requests, cut): (u64, u64),
 ) -> ShutdownReport {
     let report = ShutdownReport {
         reason,
@@ -106,6 +106,7 @@ pub(super) fn report(
         hook,
         uptime: started.elapsed(),
         requests,
+        cut,
     };
     tracker.save_state();
     lines::exiting(&report, tracker.timeout_in_force());

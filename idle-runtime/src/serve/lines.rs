@@ -145,7 +145,12 @@ pub(super) fn exiting(report: &ShutdownReport, timeout: Duration) {
     };
     let uptime = fmt_duration(report.uptime);
     let requests = report.requests;
-    let served = count(requests, "request", "requests");
+    let mut served = count(requests, "request", "requests");
+    if report.cut > 0 {
+        served = format!("{served} served, {} cut", report.cut);
+    } else {
+        served.push_str(" served");
+    }
     let hook = match report.hook {
         HookOutcome::NotSet | HookOutcome::Completed => "",
         HookOutcome::TimedOut => "; shutdown hook timed out",
@@ -171,11 +176,11 @@ pub(super) fn exiting(report: &ShutdownReport, timeout: Duration) {
     if has_subscriber() {
         tracing::info!(
             target: "idle_runtime",
-            reason = %report.reason, %uptime, requests, abandoned = report.abandoned(),
-            "exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}"
+            reason = %report.reason, %uptime, requests, cut = report.cut, abandoned = report.abandoned(),
+            "exiting: {reason}; uptime {uptime}, {served}{abandoned}{hook}"
         );
     } else {
-        eprintln!("idle: exiting: {reason}; uptime {uptime}, {served} served{abandoned}{hook}");
+        eprintln!("idle: exiting: {reason}; uptime {uptime}, {served}{abandoned}{hook}");
     }
 }
 

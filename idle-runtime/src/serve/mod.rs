@@ -23,7 +23,6 @@ use std::pin::Pin;
 
 use http::{Request, Response};
 use http_body::Body;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -224,13 +223,13 @@ impl<S> std::fmt::Debug for Serve<S> {
 
 impl<S, B> IntoFuture for Serve<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<axum::body::Body>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
-    B::Data: Send,
+    B::Data: Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     type Output = io::Result<ShutdownReport>;
@@ -246,7 +245,7 @@ where
 /// trait, so `IntoFuture` spells them out).
 pub(crate) trait HttpService:
     Service<
-        Request<Incoming>,
+        Request<axum::body::Body>,
         Response = Response<Self::ResBody>,
         Error = Infallible,
         Future = Self::Fut,
@@ -255,20 +254,22 @@ pub(crate) trait HttpService:
     + 'static
 {
     /// The response body.
-    type ResBody: Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + 'static;
+    type ResBody: Body<Data: Send + 'static, Error: Into<Box<dyn StdError + Send + Sync>>>
+        + Send
+        + 'static;
     /// The response future.
     type Fut: Future<Output = Result<Response<Self::ResBody>, Infallible>> + Send + 'static;
 }
 
 impl<S, B> HttpService for S
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+    S: Service<Request<axum::body::Body>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
     B: Body + Send + 'static,
-    B::Data: Send,
+    B::Data: Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     type ResBody = B;
@@ -330,7 +331,7 @@ async fn run<S: HttpService>(serve: Serve<S>) -> io::Result<ShutdownReport> {
     // 2, 3. Let what runs finish, for at most `grace`.
     let grace = config.grace;
     let drain = drain::drain(connections.open(), &tracker, grace, &mut signals).await;
-    let requests = tracker.requests();
+    let requests = (tracker.requests(), tracker.requests_cut());
     // 4. The hook, for at most another `grace`.
     let hook = drain::run_hook(hook, drain, reason, grace, &mut signals).await;
     // 5. One line, and the report.

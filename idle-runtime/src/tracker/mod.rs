@@ -72,9 +72,14 @@ pub struct Tracker {
 struct Inner {
     /// The count and the last end time.
     word: ActivityWord,
-    /// Requests that counted as activity and have ended, for the exit line.
-    /// Only ever reported, never decided on, hence `Relaxed`.
+    /// Requests that counted as activity and whose response was sent to its
+    /// end, for the exit line. Only ever reported, never decided on, hence
+    /// `Relaxed`.
     requests: AtomicU64,
+    /// Requests that counted as activity and ended before their response
+    /// did: cut by the client (reset, closed), a bound, a panic or a
+    /// cancellation. Reported only, hence `Relaxed`.
+    cut: AtomicU64,
     /// Activities held outside any connection: keep-awake guards and
     /// upgraded connections (WebSockets). Only reported (what a drain cut
     /// short), hence `Relaxed`.
@@ -109,6 +114,7 @@ impl Tracker {
             inner: Arc::new(Inner {
                 word: ActivityWord::new(),
                 requests: AtomicU64::new(0),
+                cut: AtomicU64::new(0),
                 held: AtomicU64::new(0),
                 origin: Instant::now(),
                 zero: Notify::new(),
@@ -176,12 +182,32 @@ impl Tracker {
         self.inner.shutdown.send_replace(true);
     }
 
-    /// The number of requests that counted as activity and have ended
-    /// (answered, failed or abandoned by their client) since the tracker was
-    /// created. Requests to ignored paths and requests still running are not
-    /// counted.
+    /// The number of requests served: requests that counted as activity and
+    /// whose response was sent to its end, since the tracker was created.
+    /// Requests to ignored paths, requests still running and requests cut
+    /// short ([`requests_cut`](Tracker::requests_cut)) are not counted.
     pub fn requests(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// The number of requests that counted as activity and ended before
+    /// their response did: the client reset the stream or closed the
+    /// connection, a bound on a stalled client closed it, the handler
+    /// panicked or was cancelled.
+    pub fn requests_cut(&self) -> u64 {
+        self.inner.cut.load(Ordering::Relaxed)
+    }
+
+    /// Ends a request's activity (started with `begin`), counting it as
+    /// served if its response was sent to its end, as cut otherwise.
+    pub(crate) fn end_request(&self, served: bool) {
+        let count = if served {
+            &self.inner.requests
+        } else {
+            &self.inner.cut
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        self.end();
     }
 
     /// Activities running outside any connection: keep-awake guards and
@@ -225,17 +251,10 @@ impl Tracker {
         }
     }
 
-    /// Starts a request's activity; the request counts as served when the
-    /// guard drops.
+    /// Starts a request's activity; when the guard drops, the request counts
+    /// as served if [`ActivityGuard::served`] was called, as cut otherwise.
     pub(crate) fn begin_request(&self) -> ActivityGuard {
         self.guard(GuardKind::Request)
-    }
-
-    /// Starts an activity that belongs to a connection (an HTTP/2 upgraded
-    /// stream): neither a request nor a held activity in the report, since
-    /// the drain counts its connection.
-    pub(crate) fn begin_connection_guard(&self) -> ActivityGuard {
-        self.guard(GuardKind::Connection)
     }
 
     /// Starts an activity of `kind`, ended (and reported) by the guard's
@@ -243,7 +262,7 @@ impl Tracker {
     fn guard(&self, kind: GuardKind) -> ActivityGuard {
         match kind {
             GuardKind::Held => self.begin_held(),
-            GuardKind::Request | GuardKind::Connection => self.begin(),
+            GuardKind::Request | GuardKind::Served => self.begin(),
         }
         ActivityGuard {
             tracker: self.clone(),
@@ -384,23 +403,31 @@ pub struct ActivityGuard {
 /// What a guard stands for, in the exit report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum GuardKind {
-    /// A request: counted as served when it ends.
+    /// A request whose response has not been sent to its end: counted as
+    /// cut if it ends so.
     Request,
+    /// A request whose response was sent to its end: counted as served.
+    Served,
     /// A keep-awake guard: counted as held while it lives.
     Held,
-    /// Part of a connection's activity: the drain counts the connection.
-    Connection,
+}
+
+impl ActivityGuard {
+    /// The request this guard stands for was answered to its end: it counts
+    /// as served, not cut, when the guard drops.
+    pub(crate) fn served(&mut self) {
+        if self.kind == GuardKind::Request {
+            self.kind = GuardKind::Served;
+        }
+    }
 }
 
 impl Drop for ActivityGuard {
     fn drop(&mut self) {
         match self.kind {
-            GuardKind::Request => {
-                self.tracker.inner.requests.fetch_add(1, Ordering::Relaxed);
-                self.tracker.end();
-            }
+            GuardKind::Request => self.tracker.end_request(false),
+            GuardKind::Served => self.tracker.end_request(true),
             GuardKind::Held => self.tracker.end_held(),
-            GuardKind::Connection => self.tracker.end(),
         }
     }
 }
@@ -516,11 +543,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn requests_are_counted_and_are_activities() {
         let tracker = Tracker::new();
-        let request = tracker.begin_request();
+        let mut request = tracker.begin_request();
         assert_eq!((tracker.active(), tracker.requests()), (1, 0));
         assert_eq!(tracker.held(), 0, "a request is not a held activity");
+        request.served();
         drop(request);
         assert_eq!((tracker.active(), tracker.requests()), (0, 1));
+        // A request whose response did not reach its end is cut, not served.
+        drop(tracker.begin_request());
+        assert_eq!(
+            (tracker.active(), tracker.requests(), tracker.requests_cut()),
+            (0, 1, 1)
+        );
         let guard = tracker.keep_awake();
         assert_eq!((tracker.active(), tracker.held()), (1, 1));
         drop(guard);

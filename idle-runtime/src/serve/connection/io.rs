@@ -1,18 +1,19 @@
 //! The connection's socket, as hyper reads and writes it: partial request
-//! heads (HTTP/1.1), bytes not yet written, and the bound on a client that
-//! takes none. See the [parent module](super) for what counts and why.
+//! heads (HTTP/1.1), bytes not yet written, the bound on a client that
+//! delivers nothing (`bound.rs`), and the last look at the socket when the
+//! server drains. See the [parent module](super) for what counts and why.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
 
-use super::{Conn, CONNECTION_BOUND, UPGRADED};
+use super::bound::{Bound, Local, Stalled};
+use super::{Conn, UPGRADED};
+use crate::listener::Stream;
 
 /// Where the socket wrapper is in reading a request head (HTTP/1.1).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -29,43 +30,51 @@ enum Head {
     Answering { more: bool },
 }
 
-/// The connection's socket, tracking partial heads and unwritten bytes.
+/// What an HTTP/1.1 client gets when its request body never comes and no
+/// byte of the response has been written yet.
+const REQUEST_TIMEOUT: &[u8] =
+    b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+/// The connection's socket, tracking partial heads, unwritten bytes and the
+/// client-wait bound.
 ///
 /// Reads and writes that complete cost a branch or two on its own fields;
 /// the tracker is touched only when a head is split across reads or a write
-/// finds the socket full.
-pub(crate) struct TrackedIo<T> {
-    inner: T,
+/// finds the socket full, and the bound is looked at only when a read or
+/// write pends.
+pub(crate) struct TrackedIo {
+    inner: Stream,
     conn: Arc<Conn>,
     head: Head,
     /// A write found the socket full and no flush has completed since: the
     /// connection holds an activity.
     blocked: bool,
-    /// Closes the connection if the client accepts no bytes for
-    /// [`CONNECTION_BOUND`] while `blocked`. Allocated on the first block;
-    /// re-armed when it fires if a write made progress since (cheaper than
-    /// resetting the timer on every write).
-    stall: Option<Pin<Box<Sleep>>>,
-    /// A write made progress since the stall timer was armed.
-    progressed: bool,
-    /// The stall has been reported (once per connection).
-    stalled: bool,
+    /// Reads and writes that moved bytes: the client delivered something.
+    moved: u64,
+    /// The client-wait bound's timer.
+    bound: Bound,
+    /// The waker last registered for waits that begin on other tasks.
+    registered: Option<Waker>,
+    /// The read side was closed by the drain's last look (Unix sockets).
+    shut_read: bool,
 }
 
-impl<T> TrackedIo<T> {
-    pub(crate) fn new(inner: T, conn: Arc<Conn>) -> Self {
+impl TrackedIo {
+    pub(crate) fn new(inner: Stream, conn: Arc<Conn>) -> Self {
         TrackedIo {
             inner,
             conn,
             head: Head::Idle,
             blocked: false,
-            stall: None,
-            progressed: false,
-            stalled: false,
+            moved: 0,
+            bound: Bound::default(),
+            registered: None,
+            shut_read: false,
         }
     }
 
     fn read_some(&mut self) {
+        self.moved = self.moved.wrapping_add(1);
         match self.head {
             Head::Idle => self.head = self.reading(),
             Head::Answering { more: false } => self.head = Head::Answering { more: true },
@@ -79,61 +88,110 @@ impl<T> TrackedIo<T> {
         }
     }
 
-    /// hyper wants more bytes. If a head has begun and the service has not
-    /// been called since, the head is split across reads: it counts.
-    fn read_pending(&mut self) {
+    /// hyper wants more bytes and the socket has none.
+    fn read_pending(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if let Head::Reading { calls } = self.head {
             if calls != self.conn.calls.load(Ordering::Relaxed) {
                 self.head = Head::Answering { more: false };
-                return;
-            }
-            self.head = Head::Counted;
-            // Not for the first request (the connection's own activity
-            // covers it), HTTP/2 (frames, not heads) or upgraded sockets.
-            if self.conn.kind() == 0 && !self.conn.is_unanswered() {
-                self.conn.tracker.touch_back(self.conn.head_back);
+            } else {
+                // A head has begun and the service has not been called
+                // since: it is split across reads, and counts. Not for the
+                // first request (the connection's own activity covers it),
+                // HTTP/2 (frames, not heads) or upgraded sockets.
+                self.head = Head::Counted;
+                if self.conn.kind() == 0 && !self.conn.is_unanswered() {
+                    self.conn.tracker.touch_back(self.conn.head_back);
+                }
             }
         }
+        if let Some(stalled) = self.check_bound(cx) {
+            return Poll::Ready(Err(self.stalled(cx, stalled)));
+        }
+        // Relaxed: set by the connection's task, which polls this socket
+        // right after setting it.
+        if self.conn.last_look.load(Ordering::Relaxed) {
+            return self.last_look(buf);
+        }
+        Poll::Pending
     }
 
     /// A write returned `Pending`: hold an activity until the next completed
-    /// flush, and give up on a client that takes no bytes for too long.
-    fn write_pending(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+    /// flush, and look at the bound.
+    fn write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.blocked {
             self.blocked = true;
             self.conn.tracker.begin();
-            self.restart_stall();
         }
-        loop {
-            let stall = self.stall.as_mut().expect("armed when blocked");
-            if stall.as_mut().poll(cx).is_pending() {
-                return Ok(());
-            }
-            if !self.progressed {
-                break;
-            }
-            // Bytes went out during the last 30 s: wait 30 s more.
-            self.restart_stall();
+        match self.check_bound(cx) {
+            Some(stalled) => Poll::Ready(Err(self.stalled(cx, stalled))),
+            None => Poll::Pending,
         }
-        if !self.stalled {
-            self.stalled = true;
-            // Rare, and it ends activity: always visible.
-            crate::log::warning(
-                "closing a connection whose client accepted no response bytes for 30s",
-            );
-        }
-        Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the client accepted no response bytes for 30s",
-        ))
     }
 
-    fn restart_stall(&mut self) {
-        self.progressed = false;
-        let deadline = Instant::now() + CONNECTION_BOUND;
-        match &mut self.stall {
-            Some(stall) => stall.as_mut().reset(deadline),
-            None => self.stall = Some(Box::pin(tokio::time::sleep_until(deadline))),
+    fn check_bound(&mut self, cx: &mut Context<'_>) -> Option<Stalled> {
+        let waits = &self.conn.waits;
+        Bound::register(waits, &mut self.registered, cx);
+        let local = Local {
+            first_request: self.conn.is_unanswered(),
+            head: self.head == Head::Counted,
+            socket: self.blocked,
+        };
+        self.bound.check(cx, waits, local, self.moved)
+    }
+
+    /// The bound fired: report it, answer 408 where an HTTP/1.1 response can
+    /// still be written, and fail the socket, which closes the connection
+    /// and ends its activity.
+    fn stalled(&mut self, cx: &mut Context<'_>, stalled: Stalled) -> io::Error {
+        stalled.report();
+        if stalled == Stalled::Body
+            && self.conn.kind() == 0
+            && matches!(self.head, Head::Answering { .. })
+        {
+            // Nothing of the response has been written: best effort, the
+            // socket has room.
+            let _ = Pin::new(&mut self.inner).poll_write(cx, REQUEST_TIMEOUT);
+        }
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client delivered nothing for 30s while the server waited on it",
+        )
+    }
+
+    /// The drain's last look, on a connection between requests (HTTP/1.1,
+    /// or one that has sent nothing yet): what the client sent before the
+    /// close is answered, what it sends after fails at its end.
+    ///
+    /// A Unix socket's read side is closed first, so that the client's
+    /// later writes fail (EPIPE) while what is queued can still be read: a
+    /// proxy then knows its request was never sent. Then the socket is read
+    /// with a system call, whatever the runtime last learned of it: bytes go
+    /// to hyper, which answers them (the connection's task then closes it
+    /// after that response); none is the end of the stream, and hyper closes
+    /// the connection. Over TCP bytes can still arrive between that read and
+    /// the close: the window is those two system calls (see the README on
+    /// proxies and RFC 9112 §9.3.1).
+    fn last_look(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let between_requests = self.conn.open.load(Ordering::Relaxed) == 0
+            && self.conn.kind() == 0
+            && !matches!(self.head, Head::Reading { .. } | Head::Counted);
+        if !between_requests {
+            return Poll::Pending;
+        }
+        if !self.shut_read {
+            self.shut_read = self.inner.shutdown_read();
+        }
+        match self.inner.read_now(buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                if n > 0 {
+                    self.read_some();
+                }
+                Poll::Ready(Ok(()))
+            }
+            // Nothing queued: the end of the stream, and hyper closes.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Poll::Ready(Ok(())),
+            Err(error) => Poll::Ready(Err(error)),
         }
     }
 
@@ -158,14 +216,11 @@ impl<T> TrackedIo<T> {
             _ => Head::Idle,
         };
         match result {
-            Poll::Pending => match self.write_pending(cx) {
-                Ok(()) => Poll::Pending,
-                Err(error) => Poll::Ready(Err(error)),
-            },
+            Poll::Pending => self.write_pending(cx),
             Poll::Ready(Ok(written)) => {
-                if self.blocked && written > 0 {
+                if written > 0 {
                     // The client is taking bytes.
-                    self.progressed = true;
+                    self.moved = self.moved.wrapping_add(1);
                 }
                 Poll::Ready(Ok(written))
             }
@@ -174,7 +229,7 @@ impl<T> TrackedIo<T> {
     }
 }
 
-impl<T> Drop for TrackedIo<T> {
+impl Drop for TrackedIo {
     fn drop(&mut self) {
         self.unblocked();
         if self.conn.kind() & UPGRADED != 0 {
@@ -184,7 +239,7 @@ impl<T> Drop for TrackedIo<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
+impl AsyncRead for TrackedIo {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -195,14 +250,22 @@ impl<T: AsyncRead + Unpin> AsyncRead for TrackedIo<T> {
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         match result {
             Poll::Ready(Ok(())) if buf.filled().len() > filled => this.read_some(),
-            Poll::Pending => this.read_pending(),
+            // The end of the stream that the last look's `shutdown` made:
+            // not the client leaving, and no reason to cut the request it
+            // is waiting for (hyper would take it for one).
+            Poll::Ready(Ok(()))
+                if this.shut_read && this.conn.open.load(Ordering::Relaxed) > 0 =>
+            {
+                return Poll::Pending;
+            }
+            Poll::Pending => return this.read_pending(cx, buf),
             _ => {}
         }
         result
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
+impl AsyncWrite for TrackedIo {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

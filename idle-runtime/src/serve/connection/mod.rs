@@ -2,59 +2,68 @@
 //! it: the server is busy whenever it holds a request it has not finished
 //! answering, in any form.
 //!
-//! A request counts from the moment the service is called until its body
-//! has been handed to hyper, as the [`ActivityLayer`] counts it (here in
-//! `service.rs`). The rest is what a layer cannot see, on the connection:
+//! A request counts from the moment the service is called until its
+//! response's end has been handed to hyper (`body.rs`), and over HTTP/1.1
+//! until hyper has written it (`io.rs`). The rest is what a layer cannot
+//! see, on the connection:
 //!
 //! - **Before the first request.** An accepted connection counts from
 //!   accept until its first request (then the request counts), so a client
 //!   that has connected but not yet spoken is not cut off. If it closes
 //!   without a request, or its first request is ignored, the activity ends
-//!   silently: it never moves the idle clock. A connection that sends no
-//!   request within 30 s is closed.
+//!   silently: it never moves the idle clock.
 //! - **Partial heads on a kept-alive connection (HTTP/1.1).** When the
 //!   first bytes of a later request have been read but hyper needs more to
 //!   call the service, the idle clock restarts: the head counts from then for
-//!   `min(timeout, 30 s)`, and silently stops counting after that (a client
-//!   trickling a head cannot hold the server). No timer, no atomic on the
-//!   read path: a branch on a field of the socket wrapper, and one
-//!   `touch` per split head.
+//!   `min(timeout, 30 s)`, and silently stops counting after that. No timer,
+//!   no atomic on the read path: a branch on a field of the socket wrapper,
+//!   and one `touch` per split head.
 //! - **Bytes not yet written.** From a write that finds the socket full until
 //!   the next completed flush, the connection holds an activity: a slow
-//!   download of a buffered body stays active until its last byte is on the
-//!   wire. A client that accepts no bytes for 30 s is closed, and its
-//!   activity ends (logged). For HTTP/2, flow control keeps bytes inside
-//!   hyper rather than in the socket; [`TrackedBody`](crate::TrackedBody)
-//!   hands large frames to hyper in slices so that the request stays active
-//!   while they wait for the client's window.
+//!   download stays active until its last byte is on the wire. Over HTTP/2,
+//!   where flow control keeps bytes inside hyper rather than in the socket,
+//!   the response body holds back the end of a large final frame until the
+//!   rest has gone out (`body.rs`).
 //! - **Upgrades.** An HTTP/1.1 upgrade (`101 Switching Protocols`, or a
 //!   `2xx` to `CONNECT`) counts until the upgraded socket is dropped, and an
 //!   HTTP/2 extended `CONNECT` (WebSockets over HTTP/2) until its stream's
 //!   pump task ends: no code in the handler.
+//! - **A client that delivers nothing.** Whenever the server waits on its
+//!   client (first request, rest of a head, request body, the socket or an
+//!   HTTP/2 window), 30 s in which the client delivers nothing close the
+//!   connection (`bound.rs`).
+//! - **The drain.** An HTTP/1.1 connection between requests takes a last
+//!   look at its socket before it closes, and answers what the client sent
+//!   before the close (`io.rs`); an HTTP/2 connection with no open stream is
+//!   closed within a second of the decision to stop, whatever the client
+//!   does with GOAWAY and PING (`task.rs`).
 //!
 //! Where each lives:
 //!
 //! - `mod.rs`: [`Connections`], which sets up and spawns each accepted
-//!   connection, and [`Conn`], the state a connection's parts share (the
-//!   activity before its first request, its kind).
+//!   connection, and [`Conn`], the state a connection's parts share.
 //! - `io.rs`: the socket wrapper, `TrackedIo`: partial heads, unwritten
-//!   bytes, the stall bound.
+//!   bytes, the drain's last look.
+//! - `bound.rs`: the bound on a client that delivers nothing.
+//! - `body.rs`: a request in progress (`Open`), the request body and the
+//!   response body.
 //! - `service.rs`: the service hyper calls, `ConnectionService`: each
-//!   request's activity and its upgrade; hyper's `Executor`, which hands an
-//!   HTTP/2 upgrade's activity to its stream's task.
-//! - `task.rs`: the connection's task, `ConnectionTask`: the first-request
-//!   bound and the drain, with `OpenConnections`, which counts the tasks.
+//!   request and its upgrade; hyper's `Executor`, which hands an HTTP/2
+//!   upgrade's activity to its stream's task.
+//! - `task.rs`: the connection's task, `ConnectionTask`: its part in the
+//!   drain, with `OpenConnections`, which counts the tasks.
 
+mod body;
+mod bound;
 mod io;
 mod service;
 mod task;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Request, Version};
-use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 
@@ -63,12 +72,13 @@ use self::service::{ConnectionService, Executor};
 use self::task::ConnectionTask;
 pub(crate) use self::task::OpenConnections;
 use super::HttpService;
-use crate::listener::Stream;
+use crate::listener::{Peer, Stream};
 use crate::{ActivityLayer, Tracker};
 
-/// How long a new connection may take to send its first request, and how
-/// long a client may accept no response bytes, before it is closed.
-pub(crate) const CONNECTION_BOUND: Duration = Duration::from_secs(30);
+/// How long a client may deliver nothing while the server waits on it
+/// (`bound.rs`): the first request, the rest of a head, a request body,
+/// response bytes.
+pub(crate) const CONNECTION_BOUND: Duration = bound::BOUND;
 
 /// What a connection turned out to be (bits of [`Conn::kind`]).
 const HTTP2: u8 = 1;
@@ -91,12 +101,23 @@ pub(crate) struct Conn {
     /// How far back a partial head's `touch` is dated, so that it counts for
     /// `min(timeout, 30 s)`: `timeout - 30 s`, or zero.
     head_back: Duration,
+    /// Requests (and HTTP/2 upgraded streams) in progress: called, and not
+    /// yet done with their response. What the drain asks.
+    open: AtomicUsize,
+    /// The waits on the client that run on other tasks, for the bound.
+    waits: bound::Waits,
+    /// Set by the drain: the socket wrapper takes a last look at the socket
+    /// when hyper next finds it empty between requests, then ends the
+    /// stream (`io.rs`).
+    last_look: AtomicBool,
+    /// What handlers get as `ConnectInfo`.
+    peer: Peer,
 }
 
 impl Conn {
     /// The state of a connection accepted now: it counts as activity until
     /// its first request.
-    pub(crate) fn accepted(tracker: &Tracker, timeout: Duration) -> Arc<Conn> {
+    pub(crate) fn accepted(tracker: &Tracker, timeout: Duration, peer: Peer) -> Arc<Conn> {
         tracker.begin();
         Arc::new(Conn {
             tracker: tracker.clone(),
@@ -104,7 +125,19 @@ impl Conn {
             calls: AtomicU32::new(0),
             kind: AtomicU8::new(0),
             head_back: timeout.saturating_sub(CONNECTION_BOUND),
+            open: AtomicUsize::new(0),
+            waits: bound::Waits::default(),
+            last_look: AtomicBool::new(false),
+            peer,
         })
+    }
+
+    /// Requests in progress (see `open`).
+    fn open(&self) -> usize {
+        // Relaxed: read by the connection's own task, which hyper wakes when
+        // a stream ends; a stale reading only delays the drain's next step
+        // to the next wake-up.
+        self.open.load(Ordering::Relaxed)
     }
 
     /// Whether the connection has not sent a request yet. One relaxed load.
@@ -128,7 +161,7 @@ impl Conn {
     }
 
     /// hyper is about to call the service with `request`.
-    fn called(&self, request: &Request<Incoming>, ignored: bool) {
+    fn called<B>(&self, request: &Request<B>, ignored: bool) {
         if self.is_unanswered() {
             if request.version() == Version::HTTP_2 {
                 self.kind.fetch_or(HTTP2, Ordering::Relaxed);
@@ -168,13 +201,14 @@ impl Drop for Conn {
 /// HTTP/2 extended `CONNECT` included, as `axum::serve` has them).
 ///
 /// HTTP/2 streams buffer at most 64 KiB of a response beyond what the
-/// client's window lets out (hyper's default is 400 KiB): what is still
-/// buffered when a response's activity ends, and could be cut by a drain.
+/// client's window lets out (hyper's default is 400 KiB): at most what is
+/// still buffered when a response's activity ends (`body.rs`).
 fn http_builder() -> auto::Builder<Executor> {
     let mut builder = auto::Builder::new(Executor);
     // No hyper timer for HTTP/1: it would arm a header-read timer on every
-    // request. The first request is bounded per connection (see
-    // `ConnectionTask`), later heads by the idle clock.
+    // request. The first request and split heads are bounded by the
+    // client-wait bound (`bound.rs`), which arms a timer only when a read
+    // pends.
     builder.http1().header_read_timeout(None);
     builder
         .http2()
@@ -211,10 +245,10 @@ impl<S: HttpService> Connections<S> {
     }
 
     /// Serves `stream` on a task of its own until it closes.
-    pub(crate) fn spawn(&self, stream: Stream) {
+    pub(crate) fn spawn(&self, stream: Stream, peer: Peer) {
         let tracker = self.layer.tracker();
         // The timeout in force now bounds this connection's split heads.
-        let conn = Conn::accepted(tracker, tracker.timeout_in_force());
+        let conn = Conn::accepted(tracker, tracker.timeout_in_force(), peer);
         let service =
             ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
         let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));

@@ -1,7 +1,8 @@
 //! The service hyper calls for each request of a connection: the request's
-//! activity (from the call until its body is done) and, for a request that
-//! asks for one, its upgrade's. Also hyper's executor, through which an
-//! HTTP/2 upgrade's activity reaches the task that pumps its stream.
+//! activity (from the call until its response is done), its bodies, its
+//! peer's address and, for a request that asks for one, its upgrade's
+//! activity. Also hyper's executor, through which an HTTP/2 upgrade's
+//! activity reaches the task that pumps its stream.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -10,14 +11,19 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 
+use axum::body::Body as AxumBody;
+use axum::extract::ConnectInfo;
 use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
+use super::body::{Open, RequestBody, ResponseBody};
 use super::Conn;
-use crate::{ActivityGuard, ActivityLayer, TrackedBody};
+use crate::listener::Peer;
+use crate::ActivityLayer;
 
 /// The per-connection service that hyper calls: the user's service with
 /// the [`ActivityLayer`]'s accounting and the connection's bookkeeping (first
@@ -45,9 +51,11 @@ impl<S> ConnectionService<S> {
 
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone,
+    S: Service<Request<AxumBody>, Response = Response<B>, Error = Infallible> + Clone,
+    B: Body,
+    B::Data: 'static,
 {
-    type Response = Response<TrackedBody<B>>;
+    type Response = Response<ResponseBody<B>>;
     type Error = Infallible;
     type Future = ConnectionFuture<S>;
 
@@ -55,9 +63,10 @@ where
         // The request's activity begins before the connection's own ends (in
         // `called`, for a first request), so the count never dips to zero
         // in between.
-        let guard = self.layer.request_activity(&request);
-        self.conn.called(&request, guard.is_none());
-        let slices = request.version() == Version::HTTP_2;
+        let ignored = self.layer.is_ignored(&request);
+        let open = Open::request(&self.conn, !ignored);
+        self.conn.called(&request, ignored);
+        let http2 = request.version() == Version::HTTP_2;
         // hyper adds `OnUpgrade` only to requests that ask for an upgrade
         // (`Upgrade` header, `CONNECT`).
         let upgrade = request
@@ -67,8 +76,9 @@ where
             .then(|| Upgrade {
                 conn: self.conn.clone(),
                 connect: request.method() == Method::CONNECT,
-                http2: slices,
+                http2,
             });
+        let request = self.prepare(request);
         // What `tower::ServiceExt::oneshot` does, without a future in
         // between when the service is ready at once (an axum `Router`
         // always is): a service that is not waits inside the future.
@@ -85,10 +95,35 @@ where
         };
         ConnectionFuture {
             call: state,
-            guard,
-            slices,
+            open: Some(open),
+            http2,
             upgrade,
         }
+    }
+}
+
+impl<S> ConnectionService<S> {
+    /// The request as the service gets it: an axum body (as `axum::serve`
+    /// gives it) that tells the connection when the handler waits for body
+    /// bytes, and the peer's address as `ConnectInfo`.
+    fn prepare(&self, request: Request<Incoming>) -> Request<AxumBody> {
+        let (mut parts, body) = request.into_parts();
+        match &self.conn.peer {
+            Peer::Tcp(addr) => {
+                parts.extensions.insert(ConnectInfo(*addr));
+            }
+            #[cfg(unix)]
+            Peer::Unix(addr) => {
+                parts.extensions.insert(ConnectInfo(addr.clone()));
+            }
+        }
+        // A body known to be empty (a GET) is never waited for.
+        let body = if body.is_end_stream() {
+            AxumBody::new(body)
+        } else {
+            AxumBody::new(RequestBody::new(body, self.conn.clone()))
+        };
+        Request::from_parts(parts, body)
     }
 }
 
@@ -97,9 +132,9 @@ pin_project! {
     #[project = CallProj]
     enum Call<S>
     where
-        S: Service<Request<Incoming>>,
+        S: Service<Request<AxumBody>>,
     {
-        NotReady { service: S, request: Option<Request<Incoming>> },
+        NotReady { service: S, request: Option<Request<AxumBody>> },
         Called { #[pin] future: S::Future },
     }
 }
@@ -109,21 +144,24 @@ pin_project! {
     /// with a body that ends the request's activity when it is done.
     pub(crate) struct ConnectionFuture<S>
     where
-        S: Service<Request<Incoming>>,
+        S: Service<Request<AxumBody>>,
     {
         #[pin]
         call: Call<S>,
-        guard: Option<ActivityGuard>,
-        slices: bool,
+        // The request in progress, until it moves into the response body;
+        // dropped with the future if the handler is cancelled or panics.
+        open: Option<Open>,
+        http2: bool,
         upgrade: Option<Upgrade>,
     }
 }
 
 impl<S, B> Future for ConnectionFuture<S>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = Infallible>,
+    S: Service<Request<AxumBody>, Response = Response<B>, Error = Infallible>,
+    B: Body,
 {
-    type Output = Result<Response<TrackedBody<B>>, Infallible>;
+    type Output = Result<Response<ResponseBody<B>>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -134,9 +172,10 @@ where
                     if let Some(upgrade) = this.upgrade.take() {
                         upgrade.answered(&response);
                     }
-                    let (guard, slices) = (this.guard.take(), *this.slices);
+                    let open = this.open.take().expect("polled after completion");
+                    let http2 = *this.http2;
                     return Poll::Ready(Ok(
-                        response.map(|body| TrackedBody::with_slices(body, guard, slices))
+                        response.map(|body| ResponseBody::new(body, open, http2))
                     ));
                 }
                 CallProj::NotReady { service, request } => {
@@ -176,7 +215,7 @@ impl Upgrade {
             // this returns, in this same poll and thread: hand it a guard.
             // Its connection stays open (and in the drain's count) while it
             // lives: a connection guard, not a held one.
-            UPGRADE_GUARD.set(Some(self.conn.tracker.begin_connection_guard()));
+            UPGRADE.set(Some(Open::upgraded(&self.conn)));
         } else {
             self.conn.upgraded();
         }
@@ -215,7 +254,7 @@ thread_local! {
     /// the pump is spawned), so the next spawn on this thread is that pump.
     /// If hyper gives up in between (the client reset the stream), the
     /// guard is dropped when that poll returns: see [`Spawned`].
-    static UPGRADE_GUARD: Cell<Option<ActivityGuard>> = const { Cell::new(None) };
+    static UPGRADE: Cell<Option<Open>> = const { Cell::new(None) };
 }
 
 /// hyper's executor: `tokio::spawn`, except that the pump of an HTTP/2
@@ -231,7 +270,7 @@ where
     fn execute(&self, future: F) {
         tokio::spawn(Spawned {
             inner: future,
-            guard: UPGRADE_GUARD.take(),
+            guard: UPGRADE.take(),
         });
     }
 }
@@ -242,7 +281,7 @@ pin_project! {
     struct Spawned<F> {
         #[pin]
         inner: F,
-        guard: Option<ActivityGuard>,
+        guard: Option<Open>,
     }
 }
 
@@ -255,7 +294,7 @@ impl<F: Future> Future for Spawned<F> {
         // A guard handed over during this poll and not taken by a spawn is
         // stale: hyper did not spawn the pump. Dropping it ends the activity.
         // (Only HTTP/2 stream tasks get here: a thread-local read per poll.)
-        drop(UPGRADE_GUARD.take());
+        drop(UPGRADE.take());
         if output.is_ready() {
             *this.guard = None;
         }

@@ -1,5 +1,16 @@
-//! A connection's task: hyper's connection, the bound on its first request,
-//! and its part in the drain.
+//! A connection's task: hyper's connection and its part in the drain.
+//!
+//! When the drain starts, each connection finishes what it is answering and
+//! closes, as hyper's graceful shutdown does, with two differences:
+//!
+//! - an HTTP/1.1 connection between requests (or one that has sent nothing
+//!   yet) is not closed blind: its socket wrapper takes a last look at the
+//!   socket (`io.rs`), what the client sent before is answered, and the
+//!   connection closes after that;
+//! - an HTTP/2 connection, told by GOAWAY, is closed as soon as it has no
+//!   open stream, at most a second later, whatever the client does with the
+//!   GOAWAY and its PING: hyper would wait for the client to acknowledge
+//!   and close.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -14,9 +25,25 @@ use hyper_util::server::conn::auto::{HttpServerConnExec, UpgradeableConnection};
 use pin_project_lite::pin_project;
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::Notify;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
-use super::{Conn, CONNECTION_BOUND};
+use super::{Conn, HTTP2};
+
+/// How often a draining HTTP/2 connection looks for open streams: at most
+/// this long beyond the decision to stop (or the end of its last stream)
+/// before it closes.
+const HTTP2_CLOSE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Where a connection is in the drain.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Closing {
+    /// Not draining.
+    No,
+    /// Between requests: the socket wrapper takes a last look.
+    LastLook,
+    /// hyper's graceful shutdown has begun.
+    Graceful,
+}
 
 /// The connections a server has open, and the signal that drains them.
 ///
@@ -84,26 +111,24 @@ where
 }
 
 pin_project! {
-    /// One connection's task: hyper's connection, closed if no request comes
-    /// within [`CONNECTION_BOUND`], and shut down gracefully when the
-    /// server drains.
+    /// One connection's task: hyper's connection, shut down when the server
+    /// drains (see the [module docs](self)).
     ///
-    /// Once the first request has come, a wake-up costs hyper's work plus a
-    /// flag read and a waker comparison: the first-request timer is dropped,
-    /// and the drain's waker was registered on the first poll.
+    /// A wake-up costs hyper's work plus a flag read and a waker comparison:
+    /// the drain's waker was registered on the first poll.
     pub(crate) struct ConnectionTask<C> {
         #[pin]
         connection: C,
-        #[pin]
-        first_request: Option<Sleep>,
         conn: Arc<Conn>,
         open: Arc<OpenConnections>,
         #[pin]
         drain: OwnedNotified,
         // The waker `drain` was last polled with.
         registered: Option<Waker>,
-        // Graceful shutdown has begun.
-        closing: bool,
+        closing: Closing,
+        // A draining HTTP/2 connection's look for open streams.
+        #[pin]
+        http2_check: Option<Sleep>,
     }
 
     impl<C> PinnedDrop for ConnectionTask<C> {
@@ -128,12 +153,12 @@ impl<C: GracefulConnection> ConnectionTask<C> {
         open.count.fetch_add(1, Ordering::AcqRel);
         ConnectionTask {
             connection,
-            first_request: Some(tokio::time::sleep(CONNECTION_BOUND)),
             conn,
             open: open.clone(),
             drain: open.drain.clone().notified_owned(),
             registered: None,
-            closing: false,
+            closing: Closing::No,
+            http2_check: None,
         }
     }
 }
@@ -143,7 +168,7 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        if !*this.closing {
+        if *this.closing == Closing::No {
             // Registered before the flag is read: a drain that starts in
             // between wakes this task.
             if !this
@@ -155,26 +180,62 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
                 *this.registered = Some(cx.waker().clone());
             }
             if this.open.draining.load(Ordering::SeqCst) {
-                *this.closing = true;
-                this.connection.as_mut().graceful_shutdown();
+                if this.conn.kind() & HTTP2 != 0 || this.conn.open() > 0 {
+                    graceful(this.connection.as_mut(), this.closing, this.conn, this.http2_check.as_mut());
+                } else {
+                    // Between requests: polled below, the socket wrapper
+                    // looks at what the client has sent.
+                    this.conn.last_look.store(true, Ordering::Relaxed);
+                    *this.closing = Closing::LastLook;
+                }
             }
         }
-        if let Poll::Ready(result) = this.connection.poll(cx) {
-            if let Err(error) = result {
-                tracing::debug!(target: "idle_runtime", %error, "connection error");
-            }
-            return Poll::Ready(());
-        }
-        if let Some(first_request) = this.first_request.as_mut().as_pin_mut() {
-            if !this.conn.is_unanswered() {
-                this.first_request.set(None);
-            } else if first_request.poll(cx).is_ready() {
-                // Silent for too long: close it (dropping the connection
-                // ends its activity, silently).
-                tracing::debug!(target: "idle_runtime", "no request within 30s; closing the connection");
+        loop {
+            if let Poll::Ready(result) = this.connection.as_mut().poll(cx) {
+                if let Err(error) = result {
+                    tracing::debug!(target: "idle_runtime", %error, "connection error");
+                }
                 return Poll::Ready(());
             }
+            match *this.closing {
+                Closing::No => return Poll::Pending,
+                // The last look found a request: answer it, then close.
+                Closing::LastLook if this.conn.open() > 0 => {
+                    graceful(this.connection.as_mut(), this.closing, this.conn, this.http2_check.as_mut());
+                    // hyper's graceful shutdown takes effect when polled.
+                    continue;
+                }
+                Closing::LastLook => return Poll::Pending,
+                Closing::Graceful => {}
+            }
+            let Some(check) = this.http2_check.as_mut().as_pin_mut() else {
+                return Poll::Pending;
+            };
+            let mut check = check;
+            if check.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if this.conn.open() == 0 {
+                // No open stream: what hyper still waits for is the client.
+                return Poll::Ready(());
+            }
+            check.reset(Instant::now() + HTTP2_CLOSE_CHECK);
         }
-        Poll::Pending
+    }
+}
+
+/// Starts hyper's graceful shutdown (HTTP/1.1: finish the request in
+/// progress, then close; HTTP/2: GOAWAY, then the open streams finish), and
+/// for HTTP/2 the look for open streams.
+fn graceful<C: GracefulConnection>(
+    connection: Pin<&mut C>,
+    closing: &mut Closing,
+    conn: &Conn,
+    mut http2_check: Pin<&mut Option<Sleep>>,
+) {
+    *closing = Closing::Graceful;
+    connection.graceful_shutdown();
+    if conn.kind() & HTTP2 != 0 {
+        http2_check.set(Some(tokio::time::sleep(HTTP2_CLOSE_CHECK)));
     }
 }

@@ -1,0 +1,349 @@
+//! A request's activity on its connection, and the two bodies that carry
+//! it: the request body the handler reads ([`RequestBody`]) and the response
+//! body hyper sends ([`ResponseBody`]).
+//!
+//! - [`Open`] is the request's place on its connection: counted in
+//!   `Conn::open` (what the drain asks: is a request in progress?) and, unless
+//!   the request is ignored, an activity on the tracker. Dropping it ends
+//!   both, and counts the request as served if its response reached its end,
+//!   as cut otherwise.
+//! - [`RequestBody`] tells the connection when the handler waits for body
+//!   bytes the client has not sent: the client-wait bound (`bound.rs`) then
+//!   runs.
+//! - [`ResponseBody`] holds the [`Open`] until the response's end has been
+//!   handed to hyper. Over HTTP/2 it also tells the connection when a data
+//!   frame waits for the client's flow-control window, and holds back the
+//!   last 16 KiB of a large final frame, so that the request stays active
+//!   until the rest has left the stream's send buffer (see
+//!   [`ResponseBody`]).
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::bound::{BODY, WINDOW};
+use super::Conn;
+
+/// A request in progress on its connection (or an HTTP/2 upgraded stream):
+/// see the [module docs](self).
+pub(crate) struct Open {
+    conn: Arc<Conn>,
+    kind: OpenKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpenKind {
+    /// A request that does not count as activity (ignored, a probe).
+    Ignored,
+    /// A request that counts; `served`: its response reached its end.
+    Counted { served: bool },
+    /// An HTTP/2 upgraded stream (a WebSocket over extended `CONNECT`): an
+    /// activity, not a request.
+    Upgraded,
+}
+
+impl Open {
+    /// A request that hyper is about to hand to the service; an activity if
+    /// `counts`.
+    pub(super) fn request(conn: &Arc<Conn>, counts: bool) -> Open {
+        Open::begin(
+            conn,
+            if counts {
+                OpenKind::Counted { served: false }
+            } else {
+                OpenKind::Ignored
+            },
+        )
+    }
+
+    /// An HTTP/2 upgraded stream, until its pump task ends.
+    pub(super) fn upgraded(conn: &Arc<Conn>) -> Open {
+        Open::begin(conn, OpenKind::Upgraded)
+    }
+
+    fn begin(conn: &Arc<Conn>, kind: OpenKind) -> Open {
+        // Relaxed: the drain reads `open` in the connection's task, woken by
+        // hyper whenever a stream changes; nothing else is ordered by it.
+        conn.open.fetch_add(1, Ordering::Relaxed);
+        if kind != OpenKind::Ignored {
+            conn.tracker.begin();
+        }
+        Open {
+            conn: conn.clone(),
+            kind,
+        }
+    }
+
+    /// The response reached its end.
+    fn served(&mut self) {
+        if let OpenKind::Counted { served } = &mut self.kind {
+            *served = true;
+        }
+    }
+
+    pub(super) fn conn(&self) -> &Arc<Conn> {
+        &self.conn
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.conn.open.fetch_sub(1, Ordering::Relaxed);
+        match self.kind {
+            OpenKind::Ignored => {}
+            OpenKind::Counted { served } => self.conn.tracker.end_request(served),
+            OpenKind::Upgraded => self.conn.tracker.end(),
+        }
+    }
+}
+
+pin_project! {
+    /// The request body handed to the handler: hyper's, plus the
+    /// connection's "the server waits for its client" signal while a read of
+    /// it is pending.
+    pub(crate) struct RequestBody<B> {
+        #[pin]
+        inner: B,
+        conn: Arc<Conn>,
+        // The last poll was pending: a body wait is counted on the connection.
+        waiting: bool,
+    }
+
+    impl<B> PinnedDrop for RequestBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if this.waiting {
+                this.conn.waits.end(BODY);
+            }
+        }
+    }
+}
+
+impl<B> RequestBody<B> {
+    pub(super) fn new(inner: B, conn: Arc<Conn>) -> Self {
+        RequestBody {
+            inner,
+            conn,
+            waiting: false,
+        }
+    }
+}
+
+impl<B: Body> Body for RequestBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        // One branch when bytes are at hand; the connection is told only
+        // when a wait begins or ends.
+        if frame.is_pending() != *this.waiting {
+            *this.waiting = frame.is_pending();
+            if *this.waiting {
+                this.conn.waits.begin(BODY);
+            } else {
+                this.conn.waits.end(BODY);
+            }
+        }
+        frame
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The part of a large final HTTP/2 data frame held back until hyper asks
+/// again: asking again means the rest has left the stream's send buffer
+/// but for at most that buffer (64 KiB under `serve`).
+const TAIL: usize = 16 * 1024;
+
+pin_project! {
+    /// The response body handed to hyper: the user's body, holding the
+    /// request's [`Open`] until its end has been handed on.
+    ///
+    /// Over HTTP/1.1 the socket shows what hyper has not written yet
+    /// (`io.rs`). Over HTTP/2 hyper buffers each data frame in the stream
+    /// until the client's window lets it out, and asks the body for the next
+    /// frame as soon as a frame is buffered; it asks before sending a frame
+    /// only once the stream's buffer is below its limit. So:
+    ///
+    /// - between handing a data frame and being asked again, the stream
+    ///   waits for its client (a `WINDOW` wait on the connection), which the
+    ///   client-wait bound watches: two atomic operations per data frame,
+    ///   against hyper's and h2's thousands;
+    /// - a final frame larger than 16 KiB is handed in two parts, all but
+    ///   its last 16 KiB, then the rest, which hyper takes only once the
+    ///   first part has (but for the send buffer) gone out: the request
+    ///   stays active while a slow client reads a large buffered body, at
+    ///   the cost of one more frame per response rather than a slice per
+    ///   16 KiB.
+    ///
+    /// Frames whose data is [`Bytes`] (axum's) pass through without a copy.
+    pub(crate) struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        open: Option<Open>,
+        http2: bool,
+        // HTTP/2: a data frame was handed and hyper has not asked again.
+        handed: bool,
+        // HTTP/2: the held-back end of a large final frame.
+        tail: Option<Bytes>,
+    }
+
+    impl<B> PinnedDrop for ResponseBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if this.handed {
+                if let Some(open) = &this.open {
+                    open.conn().waits.end(WINDOW);
+                }
+            }
+        }
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
+    pub(super) fn new(inner: B, mut open: Open, http2: bool) -> Self {
+        // An empty body is never polled: the response ends with its head.
+        if inner.is_end_stream() {
+            open.served();
+        }
+        ResponseBody {
+            inner,
+            open: Some(open),
+            http2,
+            handed: false,
+            tail: None,
+        }
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Data: 'static,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    #[inline]
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        if *this.http2 {
+            if *this.handed {
+                // Asked again: the last frame is on its way.
+                *this.handed = false;
+                if let Some(open) = this.open {
+                    open.conn().waits.end(WINDOW);
+                }
+            }
+            if let Some(tail) = this.tail.take() {
+                // hyper sends it with the end of the stream once the rest
+                // has gone out, and asks no more: the wait for the window
+                // lasts until it drops the body.
+                *this.handed = true;
+                if let Some(open) = this.open {
+                    open.served();
+                    open.conn().waits.begin(WINDOW);
+                }
+                return Poll::Ready(Some(Ok(Frame::data(tail))));
+            }
+        }
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        match frame {
+            Some(Ok(frame)) => {
+                let frame = frame.map_data(into_bytes);
+                let end = this.inner.is_end_stream();
+                if !*this.http2 {
+                    if end {
+                        if let Some(open) = this.open {
+                            open.served();
+                        }
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                let Some(data) = frame.data_ref() else {
+                    // Trailers end the stream.
+                    if let Some(open) = this.open {
+                        open.served();
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                };
+                if end && data.len() <= TAIL {
+                    // hyper sends it with the end of the stream and asks no
+                    // more.
+                    if let Some(open) = this.open {
+                        open.served();
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                let mut data = frame.into_data().unwrap_or_default();
+                if end {
+                    *this.tail = Some(data.split_off(data.len() - TAIL));
+                }
+                *this.handed = true;
+                if let Some(open) = this.open {
+                    open.conn().waits.begin(WINDOW);
+                }
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Some(Err(error)) => {
+                // The request is over, cut.
+                *this.open = None;
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                if let Some(mut open) = this.open.take() {
+                    open.served();
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        self.tail.is_none() && self.inner.is_end_stream()
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.inner.size_hint();
+        if let Some(tail) = &self.tail {
+            let tail = tail.len() as u64;
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper.saturating_add(tail));
+            }
+            hint.set_lower(hint.lower().saturating_add(tail));
+        }
+        hint
+    }
+}
+
+/// The frame's data as [`Bytes`]: moved, not copied, when it already is.
+#[inline]
+fn into_bytes<D: Buf + 'static>(mut data: D) -> Bytes {
+    // The type test is decided at compile time for each `D`.
+    match (&mut data as &mut dyn std::any::Any).downcast_mut::<Bytes>() {
+        Some(bytes) => std::mem::take(bytes),
+        None => data.copy_to_bytes(data.remaining()),
+    }
+}
