@@ -377,6 +377,30 @@ pub fn requests_served(stderr: &str) -> Option<u64> {
     before.rsplit(' ').next()?.parse().ok()
 }
 
+/// The exit line's count of requests cut ("..., 3 requests served, 1 cut"):
+/// `Some(0)` when it names none.
+pub fn requests_cut(stderr: &str) -> Option<u64> {
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("idle: exiting:"))?;
+    let Some((_, rest)) = line.split_once(" served, ") else {
+        return Some(0);
+    };
+    let (count, rest) = rest.split_once(' ')?;
+    rest.starts_with("cut").then(|| count.parse().ok())?
+}
+
+/// Asserts the exit line's counts: `served` requests served, `cut` cut.
+#[track_caller]
+pub fn assert_requests_served_and_cut(server: &Server, served: u64, cut: u64) {
+    let stderr = server.stderr();
+    assert_eq!(
+        (requests_served(&stderr), requests_cut(&stderr)),
+        (Some(served), Some(cut)),
+        "stderr:\n{stderr}"
+    );
+}
+
 /// The exit line says `expected` requests were served.
 #[track_caller]
 pub fn assert_requests_served(server: &Server, expected: u64) {

@@ -408,7 +408,8 @@ mod tests {
         assert!(response[..n].starts_with(b"HTTP/1.1 200"));
         let answered = tokio::time::Instant::now();
 
-        tokio::time::sleep(Duration::from_secs(31)).await;
+        // The bound fires after 30 to 35 s of silence.
+        tokio::time::sleep(Duration::from_secs(36)).await;
         let closed = tokio::time::timeout(Duration::from_secs(1), silent.read(&mut response)).await;
         assert!(matches!(closed, Ok(Ok(0))), "not closed: {closed:?}");
         assert_eq!(tracker.active(), 0);
@@ -423,6 +424,101 @@ mod tests {
             matches!(&still_open, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
             "{still_open:?}"
         );
+        server.abort();
+    }
+
+    /// A server with a body route and a slow route, on a paused clock.
+    async fn body_server(tracker: &Tracker) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+        use axum::routing::{get, post};
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .route(
+                "/upload",
+                post(|body: bytes::Bytes| async move { body.len().to_string() }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    "slept"
+                }),
+            );
+        let server = tokio::spawn(async move {
+            let _ = serve(listener, app)
+                .with_tracker(tracker.clone())
+                .with_config(&Config::default().with_timeout(Duration::from_secs(600)))
+                .await;
+        });
+        (addr, server)
+    }
+
+    /// A request body that never comes: 30 to 35 s later the client gets a
+    /// 408, the connection is closed, and the request counts as cut.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_body_that_never_comes_is_cut_with_a_408() {
+        let tracker = Tracker::new();
+        let (addr, server) = body_server(&tracker).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(
+                b"POST /upload HTTP/1.1\r\nhost: idle\r\ncontent-length: 100\r\n\r\n0123456789",
+            )
+            .await
+            .unwrap();
+        let asked = tokio::time::Instant::now();
+        let mut response = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(60), client.read_to_end(&mut response)).await;
+        let waited = asked.elapsed();
+        assert!(read.is_ok(), "still open after 60 s");
+        let text = String::from_utf8_lossy(&response);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+        assert!(
+            (Duration::from_secs(30)..=Duration::from_secs(36)).contains(&waited),
+            "{waited:?}"
+        );
+        assert_eq!(tracker.active(), 0);
+        assert_eq!((tracker.requests(), tracker.requests_cut()), (0, 1));
+        server.abort();
+    }
+
+    /// A body that arrives is read, however long the client took to start
+    /// sending it; a handler that is slow on its own is never cut, though
+    /// its client sends nothing for 60 s.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_handler_with_a_silent_client_is_not_a_stall() {
+        let tracker = Tracker::new();
+        let (addr, server) = body_server(&tracker).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"POST /upload HTTP/1.1\r\nhost: idle\r\ncontent-length: 4\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        client.write_all(b"abcd").await.unwrap();
+        let mut response = [0; 1024];
+        let n = client.read(&mut response).await.unwrap();
+        let text = String::from_utf8_lossy(&response[..n]).into_owned();
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.ends_with("\r\n\r\n4"),
+            "{text:?}"
+        );
+
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nhost: idle\r\n\r\n")
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(90), client.read(&mut response))
+            .await
+            .expect("answered")
+            .unwrap();
+        let text = String::from_utf8_lossy(&response[..n]).into_owned();
+        assert!(
+            text.starts_with("HTTP/1.1 200") && text.ends_with("slept"),
+            "{text:?}"
+        );
+        assert_eq!((tracker.requests(), tracker.requests_cut()), (2, 0));
         server.abort();
     }
 }

@@ -89,7 +89,11 @@ impl TrackedIo {
     }
 
     /// hyper wants more bytes and the socket has none.
-    fn read_pending(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn read_pending(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if let Head::Reading { calls } = self.head {
             if calls != self.conn.calls.load(Ordering::Relaxed) {
                 self.head = Head::Answering { more: false };
@@ -253,9 +257,7 @@ impl AsyncRead for TrackedIo {
             // The end of the stream that the last look's `shutdown` made:
             // not the client leaving, and no reason to cut the request it
             // is waiting for (hyper would take it for one).
-            Poll::Ready(Ok(()))
-                if this.shut_read && this.conn.open.load(Ordering::Relaxed) > 0 =>
-            {
+            Poll::Ready(Ok(())) if this.shut_read && this.conn.open.load(Ordering::Relaxed) > 0 => {
                 return Poll::Pending;
             }
             Poll::Pending => return this.read_pending(cx, buf),

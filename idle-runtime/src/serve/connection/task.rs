@@ -6,11 +6,15 @@
 //! - an HTTP/1.1 connection between requests (or one that has sent nothing
 //!   yet) is not closed blind: its socket wrapper takes a last look at the
 //!   socket (`io.rs`), what the client sent before is answered, and the
-//!   connection closes after that;
+//!   connection closes after that. A request head that was arriving when the
+//!   drain began gets half a second to complete;
 //! - an HTTP/2 connection, told by GOAWAY, is closed as soon as it has no
-//!   open stream, at most a second later, whatever the client does with the
-//!   GOAWAY and its PING: hyper would wait for the client to acknowledge
-//!   and close.
+//!   open stream, at most half a second later, whatever the client does
+//!   with the GOAWAY and its PING: hyper would wait for the client to
+//!   acknowledge and close.
+//!
+//! So a connection with nothing in progress costs at most half a second
+//! beyond the decision to stop.
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -29,10 +33,10 @@ use tokio::time::{Instant, Sleep};
 
 use super::{Conn, HTTP2};
 
-/// How often a draining HTTP/2 connection looks for open streams: at most
-/// this long beyond the decision to stop (or the end of its last stream)
-/// before it closes.
-const HTTP2_CLOSE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a draining connection looks for requests in progress: with
+/// none, it closes at most this long after the decision to stop (or the end
+/// of its last request).
+const CLOSE_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Where a connection is in the drain.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -126,9 +130,9 @@ pin_project! {
         // The waker `drain` was last polled with.
         registered: Option<Waker>,
         closing: Closing,
-        // A draining HTTP/2 connection's look for open streams.
+        // A draining connection's look for requests in progress.
         #[pin]
-        http2_check: Option<Sleep>,
+        close_check: Option<Sleep>,
     }
 
     impl<C> PinnedDrop for ConnectionTask<C> {
@@ -158,7 +162,7 @@ impl<C: GracefulConnection> ConnectionTask<C> {
             drain: open.drain.clone().notified_owned(),
             registered: None,
             closing: Closing::No,
-            http2_check: None,
+            close_check: None,
         }
     }
 }
@@ -181,12 +185,18 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
             }
             if this.open.draining.load(Ordering::SeqCst) {
                 if this.conn.kind() & HTTP2 != 0 || this.conn.open() > 0 {
-                    graceful(this.connection.as_mut(), this.closing, this.conn, this.http2_check.as_mut());
+                    graceful(
+                        this.connection.as_mut(),
+                        this.closing,
+                        this.conn,
+                        this.close_check.as_mut(),
+                    );
                 } else {
                     // Between requests: polled below, the socket wrapper
                     // looks at what the client has sent.
                     this.conn.last_look.store(true, Ordering::Relaxed);
                     *this.closing = Closing::LastLook;
+                    this.close_check.set(Some(tokio::time::sleep(CLOSE_CHECK)));
                 }
             }
         }
@@ -201,14 +211,18 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
                 Closing::No => return Poll::Pending,
                 // The last look found a request: answer it, then close.
                 Closing::LastLook if this.conn.open() > 0 => {
-                    graceful(this.connection.as_mut(), this.closing, this.conn, this.http2_check.as_mut());
+                    graceful(
+                        this.connection.as_mut(),
+                        this.closing,
+                        this.conn,
+                        this.close_check.as_mut(),
+                    );
                     // hyper's graceful shutdown takes effect when polled.
                     continue;
                 }
-                Closing::LastLook => return Poll::Pending,
-                Closing::Graceful => {}
+                Closing::LastLook | Closing::Graceful => {}
             }
-            let Some(check) = this.http2_check.as_mut().as_pin_mut() else {
+            let Some(check) = this.close_check.as_mut().as_pin_mut() else {
                 return Poll::Pending;
             };
             let mut check = check;
@@ -216,10 +230,11 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
                 return Poll::Pending;
             }
             if this.conn.open() == 0 {
-                // No open stream: what hyper still waits for is the client.
+                // Nothing in progress: what hyper still waits for is the
+                // client (the rest of a head, an acknowledgement of GOAWAY).
                 return Poll::Ready(());
             }
-            check.reset(Instant::now() + HTTP2_CLOSE_CHECK);
+            check.reset(Instant::now() + CLOSE_CHECK);
         }
     }
 }
@@ -231,11 +246,14 @@ fn graceful<C: GracefulConnection>(
     connection: Pin<&mut C>,
     closing: &mut Closing,
     conn: &Conn,
-    mut http2_check: Pin<&mut Option<Sleep>>,
+    mut close_check: Pin<&mut Option<Sleep>>,
 ) {
     *closing = Closing::Graceful;
     connection.graceful_shutdown();
     if conn.kind() & HTTP2 != 0 {
-        http2_check.set(Some(tokio::time::sleep(HTTP2_CLOSE_CHECK)));
+        close_check.set(Some(tokio::time::sleep(CLOSE_CHECK)));
+    } else {
+        // HTTP/1.1: hyper closes after the request in progress.
+        close_check.set(None);
     }
 }
