@@ -444,9 +444,10 @@ mod tests {
                     "slept"
                 }),
             );
+        let tracker = tracker.clone();
         let server = tokio::spawn(async move {
             let _ = serve(listener, app)
-                .with_tracker(tracker.clone())
+                .with_tracker(tracker)
                 .with_config(&Config::default().with_timeout(Duration::from_secs(600)))
                 .await;
         });

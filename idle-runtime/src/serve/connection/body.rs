@@ -96,7 +96,12 @@ impl Drop for Open {
         self.conn.open.fetch_sub(1, Ordering::Relaxed);
         match self.kind {
             OpenKind::Ignored => {}
-            OpenKind::Counted { served } => self.conn.tracker.end_request(served),
+            OpenKind::Counted { served } => {
+                // Relaxed: set by the socket wrapper before hyper learns of
+                // the failure and drops what it was sending.
+                let failed = self.conn.failed.load(Ordering::Relaxed);
+                self.conn.tracker.end_request(served && !failed);
+            }
             OpenKind::Upgraded => self.conn.tracker.end(),
         }
     }
@@ -119,12 +124,16 @@ pin_project! {
             if this.waiting {
                 this.conn.waits.end(BODY);
             }
+            this.conn.body_open.store(false, Ordering::Relaxed);
         }
     }
 }
 
 impl<B> RequestBody<B> {
     pub(super) fn new(inner: B, conn: Arc<Conn>) -> Self {
+        // Relaxed: read by the socket wrapper, in the connection's task
+        // (HTTP/1.1, where this is created and read); a hint for HTTP/2.
+        conn.body_open.store(true, Ordering::Relaxed);
         RequestBody {
             inner,
             conn,
@@ -142,8 +151,8 @@ impl<B: Body> Body for RequestBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let frame = this.inner.poll_frame(cx);
+        let mut this = self.project();
+        let frame = this.inner.as_mut().poll_frame(cx);
         // One branch when bytes are at hand; the connection is told only
         // when a wait begins or ends.
         if frame.is_pending() != *this.waiting {
@@ -153,6 +162,9 @@ impl<B: Body> Body for RequestBody<B> {
             } else {
                 this.conn.waits.end(BODY);
             }
+        }
+        if matches!(frame, Poll::Ready(None)) || this.inner.is_end_stream() {
+            this.conn.body_open.store(false, Ordering::Relaxed);
         }
         frame
     }

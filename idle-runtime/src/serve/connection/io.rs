@@ -22,8 +22,9 @@ enum Head {
     Idle,
     /// Bytes read; `calls` was the service's call count then.
     Reading { calls: u32 },
-    /// A split head that has restarted the idle clock.
-    Counted,
+    /// A split head that has restarted the idle clock (`calls` as in
+    /// `Reading`).
+    Counted { calls: u32 },
     /// The service was called since the bytes were read; `more`: bytes
     /// were read after that (a body, or the start of the next head, which
     /// must not be forgotten when the response is written).
@@ -77,7 +78,10 @@ impl TrackedIo {
         self.moved = self.moved.wrapping_add(1);
         match self.head {
             Head::Idle => self.head = self.reading(),
-            Head::Answering { more: false } => self.head = Head::Answering { more: true },
+            // Bytes of the request's own body are not the next head.
+            Head::Answering { more: false } if !self.conn.body_open.load(Ordering::Relaxed) => {
+                self.head = Head::Answering { more: true }
+            }
             _ => {}
         }
     }
@@ -94,19 +98,23 @@ impl TrackedIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Head::Reading { calls } = self.head {
-            if calls != self.conn.calls.load(Ordering::Relaxed) {
+        match self.head {
+            Head::Reading { calls } | Head::Counted { calls }
+                if calls != self.conn.calls.load(Ordering::Relaxed) =>
+            {
                 self.head = Head::Answering { more: false };
-            } else {
+            }
+            Head::Reading { calls } => {
                 // A head has begun and the service has not been called
                 // since: it is split across reads, and counts. Not for the
                 // first request (the connection's own activity covers it),
                 // HTTP/2 (frames, not heads) or upgraded sockets.
-                self.head = Head::Counted;
+                self.head = Head::Counted { calls };
                 if self.conn.kind() == 0 && !self.conn.is_unanswered() {
                     self.conn.tracker.touch_back(self.conn.head_back);
                 }
             }
+            _ => {}
         }
         if let Some(stalled) = self.check_bound(cx) {
             return Poll::Ready(Err(self.stalled(cx, stalled)));
@@ -137,7 +145,8 @@ impl TrackedIo {
         Bound::register(waits, &mut self.registered, cx);
         let local = Local {
             first_request: self.conn.is_unanswered(),
-            head: self.head == Head::Counted,
+            // HTTP/1.1 only: HTTP/2 frames are not heads.
+            head: self.conn.kind() == 0 && matches!(self.head, Head::Counted { .. }),
             socket: self.blocked,
         };
         self.bound.check(cx, waits, local, self.moved)
@@ -148,6 +157,7 @@ impl TrackedIo {
     /// and ends its activity.
     fn stalled(&mut self, cx: &mut Context<'_>, stalled: Stalled) -> io::Error {
         stalled.report();
+        self.failed();
         if stalled == Stalled::Body
             && self.conn.kind() == 0
             && matches!(self.head, Head::Answering { .. })
@@ -178,7 +188,7 @@ impl TrackedIo {
     fn last_look(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let between_requests = self.conn.open.load(Ordering::Relaxed) == 0
             && self.conn.kind() == 0
-            && !matches!(self.head, Head::Reading { .. } | Head::Counted);
+            && !matches!(self.head, Head::Reading { .. } | Head::Counted { .. });
         if !between_requests {
             return Poll::Pending;
         }
@@ -197,6 +207,12 @@ impl TrackedIo {
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => Poll::Ready(Ok(())),
             Err(error) => Poll::Ready(Err(error)),
         }
+    }
+
+    /// The socket failed: what is in progress on it is cut.
+    #[cold]
+    fn failed(&mut self) {
+        self.conn.failed.store(true, Ordering::Relaxed);
     }
 
     fn unblocked(&mut self) {
@@ -228,7 +244,10 @@ impl TrackedIo {
                 }
                 Poll::Ready(Ok(written))
             }
-            ready => ready,
+            Poll::Ready(Err(error)) => {
+                self.failed();
+                Poll::Ready(Err(error))
+            }
         }
     }
 }
@@ -261,6 +280,7 @@ impl AsyncRead for TrackedIo {
                 return Poll::Pending;
             }
             Poll::Pending => return this.read_pending(cx, buf),
+            Poll::Ready(Err(_)) => this.failed(),
             _ => {}
         }
         result

@@ -106,6 +106,13 @@ pub(crate) struct Conn {
     open: AtomicUsize,
     /// The waits on the client that run on other tasks, for the bound.
     waits: bound::Waits,
+    /// The socket failed (an error, or the client-wait bound): responses in
+    /// progress on it were not sent to their end, whatever hyper was handed.
+    failed: AtomicBool,
+    /// HTTP/1.1: the request being answered has a body not read to its end
+    /// yet, so bytes read now are not the next request's head. Set and
+    /// cleared by `RequestBody`, in the connection's task.
+    body_open: AtomicBool,
     /// Set by the drain: the socket wrapper takes a last look at the socket
     /// when hyper next finds it empty between requests, then ends the
     /// stream (`io.rs`).
@@ -127,6 +134,8 @@ impl Conn {
             head_back: timeout.saturating_sub(CONNECTION_BOUND),
             open: AtomicUsize::new(0),
             waits: bound::Waits::default(),
+            failed: AtomicBool::new(false),
+            body_open: AtomicBool::new(false),
             last_look: AtomicBool::new(false),
             peer,
         })
