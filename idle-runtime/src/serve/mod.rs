@@ -37,9 +37,27 @@ use crate::{ActivityLayer, Config, ListenAddr, Tracker};
 ///
 /// `service` is typically an [`axum::Router`]. Each request counts as
 /// activity as the [`ActivityLayer`] counts it, with the connection's own
-/// activity besides (see the crate docs): there is nothing to add. Give the returned [`Serve`] its settings with
-/// [`with_config`](Serve::with_config), add hooks with its other `with_*`
-/// methods, then `.await` it.
+/// activity besides (see the crate docs): there is nothing to add. Give the
+/// returned [`Serve`] its settings with [`with_config`](Serve::with_config),
+/// add hooks with its other `with_*` methods, then `.await` it.
+///
+/// The service gets what `axum::serve` gives it: `Request<axum::body::Body>`,
+/// and the peer's address as [`ConnectInfo`](axum::extract::ConnectInfo):
+/// `ConnectInfo<SocketAddr>` over TCP (as with
+/// `into_make_service_with_connect_info::<SocketAddr>()`), and
+/// `ConnectInfo<tokio::net::unix::SocketAddr>` over a Unix socket (the
+/// address axum's `serve` gives for a `UnixListener`).
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use axum::{extract::ConnectInfo, routing::get, Router};
+///
+/// async fn whoami(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
+///     format!("you are {peer}")
+/// }
+///
+/// let app: Router = Router::new().route("/whoami", get(whoami));
+/// ```
 ///
 /// # Examples
 ///
@@ -521,5 +539,74 @@ mod tests {
         );
         assert_eq!((tracker.requests(), tracker.requests_cut()), (2, 0));
         server.abort();
+    }
+
+    /// Handlers get the peer's address as `ConnectInfo`, over TCP and over
+    /// a Unix socket, as under `axum::serve`.
+    #[tokio::test]
+    async fn handlers_get_the_peer_as_connect_info() {
+        use axum::extract::ConnectInfo;
+        use axum::routing::get;
+
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let app =
+            axum::Router::new().route(
+                "/peer",
+                get(
+                    |ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>| async move {
+                        peer.to_string()
+                    },
+                ),
+            );
+        let server = tokio::spawn(
+            serve(listener, app)
+                .with_tracker(Tracker::new())
+                .into_future(),
+        );
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let local = client.local_addr().unwrap();
+        client
+            .write_all(b"GET /peer HTTP/1.1\r\nhost: idle\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        client.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+        assert!(response.ends_with(&local.to_string()), "{response:?}");
+        server.abort();
+
+        #[cfg(unix)]
+        {
+            let dir = std::env::temp_dir().join(format!("idle-peer-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("s.sock");
+            let _ = std::fs::remove_file(&path);
+            let listener = tokio::net::UnixListener::bind(&path).unwrap();
+            let app = axum::Router::new().route(
+                "/peer",
+                get(
+                    |ConnectInfo(peer): ConnectInfo<tokio::net::unix::SocketAddr>| async move {
+                        format!("unnamed: {}", peer.is_unnamed())
+                    },
+                ),
+            );
+            let server = tokio::spawn(
+                serve(listener, app)
+                    .with_tracker(Tracker::new())
+                    .into_future(),
+            );
+            let mut client = tokio::net::UnixStream::connect(&path).await.unwrap();
+            client
+                .write_all(b"GET /peer HTTP/1.1\r\nhost: idle\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut response = String::new();
+            client.read_to_string(&mut response).await.unwrap();
+            assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
+            assert!(response.ends_with("unnamed: true"), "{response:?}");
+            server.abort();
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
