@@ -564,16 +564,9 @@ mod tests {
                 .with_tracker(Tracker::new())
                 .into_future(),
         );
-        let mut client = TcpStream::connect(addr).await.unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
         let local = client.local_addr().unwrap();
-        client
-            .write_all(b"GET /peer HTTP/1.1\r\nhost: idle\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut response = String::new();
-        client.read_to_string(&mut response).await.unwrap();
-        assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
-        assert!(response.ends_with(&local.to_string()), "{response:?}");
+        assert_eq!(get_peer(client).await, local.to_string());
         server.abort();
 
         #[cfg(unix)]
@@ -596,17 +589,23 @@ mod tests {
                     .with_tracker(Tracker::new())
                     .into_future(),
             );
-            let mut client = tokio::net::UnixStream::connect(&path).await.unwrap();
-            client
-                .write_all(b"GET /peer HTTP/1.1\r\nhost: idle\r\nconnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            let mut response = String::new();
-            client.read_to_string(&mut response).await.unwrap();
-            assert!(response.starts_with("HTTP/1.1 200"), "{response:?}");
-            assert!(response.ends_with("unnamed: true"), "{response:?}");
+            let client = tokio::net::UnixStream::connect(&path).await.unwrap();
+            assert_eq!(get_peer(client).await, "unnamed: true");
             server.abort();
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+
+    /// `GET /peer` on its own connection: the body of the 200 response.
+    async fn get_peer<S: AsyncReadExt + AsyncWriteExt + Unpin>(mut client: S) -> String {
+        client
+            .write_all(b"GET /peer HTTP/1.1\r\nhost: idle\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        client.read_to_string(&mut response).await.unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(head.starts_with("HTTP/1.1 200"), "{response:?}");
+        body.to_owned()
     }
 }
