@@ -186,7 +186,10 @@ impl TrackedIo {
     /// the close: the window is those two system calls (see the README on
     /// proxies and RFC 9112 §9.3.1).
     fn last_look(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        // Nothing in progress: no request, no response bytes waiting for
+        // the socket, no head half read.
         let between_requests = self.conn.open.load(Ordering::Relaxed) == 0
+            && !self.blocked
             && self.conn.kind() == 0
             && !matches!(self.head, Head::Reading { .. } | Head::Counted { .. });
         if !between_requests {
