@@ -17,6 +17,7 @@
 //!   until the rest has left the stream's send buffer (see
 //!   [`ResponseBody`]).
 
+use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -189,11 +190,14 @@ pin_project! {
     /// The response body handed to hyper: the user's body, holding the
     /// request's [`Open`] until its end has been handed on.
     ///
-    /// Over HTTP/1.1 the socket shows what hyper has not written yet
-    /// (`io.rs`). Over HTTP/2 hyper buffers each data frame in the stream
-    /// until the client's window lets it out, and asks the body for the next
-    /// frame as soon as a frame is buffered; it asks before sending a frame
-    /// only once the stream's buffer is below its limit. So:
+    /// The response counts as served if hyper learns of its end: the body
+    /// reported it (`is_end_stream`, which hyper asks after every frame, or
+    /// the end of its frames). Over HTTP/1.1 the socket shows what hyper has
+    /// not written yet (`io.rs`), and frames pass through with a branch.
+    /// Over HTTP/2 hyper buffers each data frame in the stream until the
+    /// client's window lets it out, and asks the body for the next frame as
+    /// soon as a frame is buffered; it asks before sending a frame only once
+    /// the stream's buffer is below its limit. So:
     ///
     /// - between handing a data frame and being asked again, the stream
     ///   waits for its client (a `WINDOW` wait on the connection), which the
@@ -207,10 +211,13 @@ pin_project! {
     ///   16 KiB.
     ///
     /// Frames whose data is [`Bytes`] (axum's) pass through without a copy.
+    #[project = ResponseBodyProj]
     pub(crate) struct ResponseBody<B> {
         #[pin]
         inner: B,
         open: Option<Open>,
+        // hyper learned of the end of the response.
+        ended: Cell<bool>,
         http2: bool,
         // HTTP/2: a data frame was handed and hyper has not asked again.
         handed: bool,
@@ -220,24 +227,25 @@ pin_project! {
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            if this.handed {
-                if let Some(open) = &this.open {
+            let this = this.project();
+            if let Some(open) = this.open {
+                if *this.handed {
                     open.conn().waits.end(WINDOW);
+                }
+                if this.ended.get() {
+                    open.served();
                 }
             }
         }
     }
 }
 
-impl<B: Body> ResponseBody<B> {
-    pub(super) fn new(inner: B, mut open: Open, http2: bool) -> Self {
-        // An empty body is never polled: the response ends with its head.
-        if inner.is_end_stream() {
-            open.served();
-        }
+impl<B> ResponseBody<B> {
+    pub(super) fn new(inner: B, open: Open, http2: bool) -> Self {
         ResponseBody {
             inner,
             open: Some(open),
+            ended: Cell::new(false),
             http2,
             handed: false,
             tail: None,
@@ -259,55 +267,37 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let mut this = self.project();
-        if *this.http2 {
-            if *this.handed {
-                // Asked again: the last frame is on its way.
-                *this.handed = false;
-                if let Some(open) = this.open {
-                    open.conn().waits.end(WINDOW);
-                }
-            }
-            if let Some(tail) = this.tail.take() {
-                // hyper sends it with the end of the stream once the rest
-                // has gone out, and asks no more: the wait for the window
-                // lasts until it drops the body.
-                *this.handed = true;
-                if let Some(open) = this.open {
-                    open.served();
-                    open.conn().waits.begin(WINDOW);
-                }
-                return Poll::Ready(Some(Ok(Frame::data(tail))));
+        if !*this.http2 {
+            return match ready!(this.inner.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame.map_data(into_bytes)))),
+                other => Poll::Ready(this.ended_with(other)),
+            };
+        }
+        if *this.handed {
+            // Asked again: the last frame is on its way.
+            *this.handed = false;
+            if let Some(open) = this.open {
+                open.conn().waits.end(WINDOW);
             }
         }
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        match frame {
-            Some(Ok(frame)) => {
-                let frame = frame.map_data(into_bytes);
-                let end = this.inner.is_end_stream();
-                if !*this.http2 {
-                    if end {
-                        if let Some(open) = this.open {
-                            open.served();
-                        }
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                let Some(data) = frame.data_ref() else {
-                    // Trailers end the stream.
-                    if let Some(open) = this.open {
-                        open.served();
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
-                };
-                if end && data.len() <= TAIL {
-                    // hyper sends it with the end of the stream and asks no
-                    // more.
-                    if let Some(open) = this.open {
-                        open.served();
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
-                }
-                let mut data = frame.into_data().unwrap_or_default();
+        if let Some(tail) = this.tail.take() {
+            // hyper sends it with the end of the stream once the rest has
+            // gone out, and asks no more: the wait for the window lasts
+            // until it drops the body.
+            this.ended.set(true);
+            *this.handed = true;
+            if let Some(open) = this.open {
+                open.conn().waits.begin(WINDOW);
+            }
+            return Poll::Ready(Some(Ok(Frame::data(tail))));
+        }
+        let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
+            Some(Ok(frame)) => frame.map_data(into_bytes),
+            other => return Poll::Ready(this.ended_with(other)),
+        };
+        let end = this.inner.is_end_stream();
+        match frame.into_data() {
+            Ok(mut data) if !end || data.len() > TAIL => {
                 if end {
                     *this.tail = Some(data.split_off(data.len() - TAIL));
                 }
@@ -317,23 +307,20 @@ where
                 }
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            Some(Err(error)) => {
-                // The request is over, cut.
-                *this.open = None;
-                Poll::Ready(Some(Err(error)))
-            }
-            None => {
-                if let Some(mut open) = this.open.take() {
-                    open.served();
-                }
-                Poll::Ready(None)
-            }
+            // A small final frame: hyper sends it with the end of the
+            // stream (and asks `is_end_stream`); or trailers.
+            Ok(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Err(trailers) => Poll::Ready(Some(Ok(trailers))),
         }
     }
 
     #[inline]
     fn is_end_stream(&self) -> bool {
-        self.tail.is_none() && self.inner.is_end_stream()
+        let end = self.tail.is_none() && self.inner.is_end_stream();
+        if end {
+            self.ended.set(true);
+        }
+        end
     }
 
     #[inline]
@@ -347,6 +334,23 @@ where
             hint.set_lower(hint.lower().saturating_add(tail));
         }
         hint
+    }
+}
+
+impl<B> ResponseBodyProj<'_, B> {
+    /// The body's frames ended (`None`) or failed: served or cut.
+    #[inline]
+    fn ended_with<D: Buf + 'static, E>(
+        &mut self,
+        end: Option<Result<Frame<D>, E>>,
+    ) -> Option<Result<Frame<Bytes>, E>> {
+        match &end {
+            None => self.ended.set(true),
+            // The request is over, cut.
+            Some(Err(_)) => *self.open = None,
+            Some(Ok(_)) => {}
+        }
+        end.map(|frame| frame.map(|frame| frame.map_data(into_bytes)))
     }
 }
 

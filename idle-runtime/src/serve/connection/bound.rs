@@ -154,6 +154,12 @@ pub(super) struct Local {
 }
 
 /// The socket wrapper's timer: see the [module docs](self).
+///
+/// The sleep is polled only when it is armed or re-armed, or when another
+/// task polls the socket (an upgraded connection's): that registers the
+/// task to wake when it fires. Otherwise a check reads whether it has fired
+/// (`Sleep::is_elapsed`, one atomic load), so that a read or write that
+/// pends costs a few loads and branches, whether the timer runs or not.
 #[derive(Default)]
 pub(super) struct Bound {
     sleep: Option<Pin<Box<Sleep>>>,
@@ -165,6 +171,8 @@ pub(super) struct Bound {
     /// What `moved` and `Waits::began` were at the last period.
     moved_mark: u64,
     began_mark: u32,
+    /// The task the sleep will wake, and that waits on other tasks wake.
+    registered: Option<Waker>,
 }
 
 impl Bound {
@@ -172,6 +180,7 @@ impl Bound {
     /// timer running while the server waits on the client, and returns the
     /// wait that stalled if it fired. `moved` counts the reads and writes
     /// that moved bytes through the socket.
+    #[inline]
     pub(super) fn check(
         &mut self,
         cx: &mut Context<'_>,
@@ -181,18 +190,57 @@ impl Bound {
     ) -> Option<Stalled> {
         let word = waits.load();
         let waiting = word != 0 || local.first_request || local.head || local.socket;
+        if !waiting && !self.armed {
+            // The common case between requests: nothing to do.
+            return None;
+        }
+        self.check_slow(cx, waits, local, moved, word, waiting)
+    }
+
+    #[inline(never)]
+    fn check_slow(
+        &mut self,
+        cx: &mut Context<'_>,
+        waits: &Waits,
+        local: Local,
+        moved: u64,
+        word: u64,
+        waiting: bool,
+    ) -> Option<Stalled> {
+        let task_changed = !self
+            .registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()));
+        if task_changed {
+            self.registered = Some(cx.waker().clone());
+            *waits.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        }
         if !waiting {
-            self.idle(cx, waits);
+            // Nothing waits: a timer that has fired stops, so that the next
+            // wait starts a fresh bound (and a wait that begins on another
+            // task wakes this one to arm it).
+            if self.sleep.as_ref().is_none_or(|sleep| sleep.is_elapsed()) {
+                self.armed = false;
+                // Release: pairs with the Acquire in `Waits::begin`.
+                waits.armed.store(false, Ordering::Release);
+                // A wait that began just before this store saw the timer
+                // running and did not wake us: look again.
+                if waits.load() != 0 {
+                    cx.waker().wake_by_ref();
+                }
+            }
             return None;
         }
         if !self.armed {
-            self.arm(waits, moved);
+            self.arm(cx, waits, moved);
+            return None;
         }
-        loop {
-            let sleep = self.sleep.as_mut()?;
-            if sleep.as_mut().poll(cx).is_pending() {
-                return None;
-            }
+        let sleep = self.sleep.as_mut()?;
+        if task_changed {
+            // Register this task with the sleep.
+            let _ = sleep.as_mut().poll(cx);
+        }
+        while sleep.is_elapsed() {
             // A period has passed.
             let began = waits.began.load(Ordering::Relaxed);
             if moved != self.moved_mark || began != self.began_mark {
@@ -217,52 +265,31 @@ impl Bound {
                     Stalled::Head
                 });
             }
-            let next = Instant::now() + PERIOD;
-            sleep.as_mut().reset(next);
+            sleep.as_mut().reset(Instant::now() + PERIOD);
+            // Register for the next period (a reset sleep is not elapsed).
+            let _ = sleep.as_mut().poll(cx);
         }
+        None
     }
 
-    /// Nothing waits: a timer left running stops when it next fires, so that
-    /// the next wait starts a fresh bound.
-    fn idle(&mut self, cx: &mut Context<'_>, waits: &Waits) {
-        if self.armed {
-            if let Some(sleep) = self.sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_ready() {
-                    self.armed = false;
-                    // Release: pairs with the Acquire in `Waits::begin`.
-                    waits.armed.store(false, Ordering::Release);
-                    // A wait that began just before this store saw the timer
-                    // running and did not wake us: look again.
-                    if waits.load() != 0 {
-                        cx.waker().wake_by_ref();
-                    }
-                }
-            }
-        }
-    }
-
-    fn arm(&mut self, waits: &Waits, moved: u64) {
+    fn arm(&mut self, cx: &mut Context<'_>, waits: &Waits, moved: u64) {
         let deadline = Instant::now() + PERIOD;
-        match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().reset(deadline),
-            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-        }
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                sleep.as_mut().reset(deadline);
+                sleep
+            }
+            None => self
+                .sleep
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        // Register this task to wake when it fires.
+        let _ = sleep.as_mut().poll(cx);
         self.armed = true;
         self.quiet = 0;
         self.periods = 0;
         self.moved_mark = moved;
         self.began_mark = waits.began.load(Ordering::Relaxed);
         waits.armed.store(true, Ordering::Release);
-    }
-
-    /// Registers the task that polls the socket, for waits that begin on
-    /// other tasks. `known` is the waker registered last: registering costs
-    /// a comparison unless the task changed.
-    pub(super) fn register(waits: &Waits, known: &mut Option<Waker>, cx: &Context<'_>) {
-        if known.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            return;
-        }
-        *known = Some(cx.waker().clone());
-        *waits.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
     }
 }

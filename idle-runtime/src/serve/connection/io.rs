@@ -7,7 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -54,8 +54,6 @@ pub(crate) struct TrackedIo {
     moved: u64,
     /// The client-wait bound's timer.
     bound: Bound,
-    /// The waker last registered for waits that begin on other tasks.
-    registered: Option<Waker>,
     /// The read side was closed by the drain's last look (Unix sockets).
     shut_read: bool,
 }
@@ -69,7 +67,6 @@ impl TrackedIo {
             blocked: false,
             moved: 0,
             bound: Bound::default(),
-            registered: None,
             shut_read: false,
         }
     }
@@ -142,7 +139,6 @@ impl TrackedIo {
 
     fn check_bound(&mut self, cx: &mut Context<'_>) -> Option<Stalled> {
         let waits = &self.conn.waits;
-        Bound::register(waits, &mut self.registered, cx);
         let local = Local {
             first_request: self.conn.is_unanswered(),
             // HTTP/1.1 only: HTTP/2 frames are not heads.
