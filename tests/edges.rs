@@ -278,35 +278,51 @@ fn failing_accepts_do_not_delay_the_idle_exit() {
 /// fix, and the client is not left hanging.
 #[test]
 fn a_connected_socket_from_socket_activation_is_refused_at_once() {
-    let addr = free_addr();
-    let mut activator = Command::new("systemd-socket-activate")
-        .args(["-a", &format!("--listen={addr}"), SERVER])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("systemd-socket-activate (Debian's systemd package)");
-    let (lines_tx, lines) = mpsc::channel();
-    let pipe = activator.stderr.take().unwrap();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let wait_for = |wanted: &str| -> Vec<String> {
-        let deadline = Instant::now() + PATIENCE;
-        let mut seen = Vec::new();
-        while let Ok(line) = lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            let found = line.contains(wanted);
-            seen.push(line);
-            if found {
-                return seen;
+    // The activator binds an address that was free a moment ago; another
+    // test may take it in between: then try another.
+    let (addr, mut activator, wait_for) = (0..5)
+        .find_map(|_| {
+            let addr = free_addr();
+            let mut activator = Command::new("systemd-socket-activate")
+                .args(["-a", &format!("--listen={addr}"), SERVER])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("systemd-socket-activate (Debian's systemd package)");
+            let (lines_tx, lines) = mpsc::channel();
+            let pipe = activator.stderr.take().unwrap();
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let _ = lines_tx.send(line);
+                }
+            });
+            let wait_for = move |wanted: &str| -> Vec<String> {
+                let deadline = Instant::now() + PATIENCE;
+                let mut seen = Vec::new();
+                while let Ok(line) =
+                    lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                {
+                    let found = line.contains(wanted) || line.contains("Address already in use");
+                    seen.push(line);
+                    if found {
+                        return seen;
+                    }
+                }
+                panic!("no line containing {wanted:?}: {seen:#?}");
+            };
+            let seen = wait_for("Listening on");
+            if seen
+                .iter()
+                .any(|line| line.contains("Address already in use"))
+            {
+                let _ = activator.kill();
+                let _ = activator.wait();
+                return None;
             }
-        }
-        panic!("no line containing {wanted:?}: {seen:#?}");
-    };
-    wait_for("Listening on");
+            Some((addr, activator, wait_for))
+        })
+        .expect("a free address for systemd-socket-activate in 5 tries");
     let mut client = connect(addr).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
