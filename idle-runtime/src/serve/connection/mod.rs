@@ -70,6 +70,7 @@ use hyper_util::server::conn::auto;
 use self::io::TrackedIo;
 use self::service::{ConnectionService, Executor};
 use self::task::ConnectionTask;
+use self::task::Counted;
 pub(crate) use self::task::OpenConnections;
 use super::HttpService;
 use crate::listener::{Peer, Stream};
@@ -231,7 +232,9 @@ fn http_builder() -> auto::Builder<Executor> {
 pub(crate) struct Connections<S> {
     service: S,
     layer: ActivityLayer,
-    builder: auto::Builder<Executor>,
+    /// Shared by the connection tasks, which build their connection from it
+    /// once running (rather than moving a built one into the task).
+    builder: Arc<auto::Builder<Executor>>,
     /// The connection tasks, and the signal that drains them.
     open: Arc<OpenConnections>,
 }
@@ -243,7 +246,7 @@ impl<S: HttpService> Connections<S> {
         Connections {
             service: finalized(service),
             layer,
-            builder: http_builder(),
+            builder: Arc::new(http_builder()),
             open: Arc::default(),
         }
     }
@@ -261,11 +264,12 @@ impl<S: HttpService> Connections<S> {
         let service =
             ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
         let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));
-        let connection = self
-            .builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        tokio::spawn(ConnectionTask::new(connection, conn, &self.open));
+        let builder = self.builder.clone();
+        let counted = Counted::new(&self.open);
+        tokio::spawn(async move {
+            let connection = builder.serve_connection_with_upgrades(io, service);
+            ConnectionTask::new(connection, conn, counted).await;
+        });
     }
 }
 

@@ -124,7 +124,7 @@ pin_project! {
         #[pin]
         connection: C,
         conn: Arc<Conn>,
-        open: Arc<OpenConnections>,
+        open: Counted,
         #[pin]
         drain: OwnedNotified,
         // The waker `drain` was last polled with.
@@ -135,31 +135,43 @@ pin_project! {
         close_check: Option<Sleep>,
     }
 
-    impl<C> PinnedDrop for ConnectionTask<C> {
-        fn drop(this: Pin<&mut Self>) {
-            // SeqCst with the drain's store and load: either this sees the
-            // drain started, or the drain sees the count at zero. Outside a
-            // drain (a `Connection: close` client closes a connection per
-            // request) it takes no lock.
-            if this.open.count.fetch_sub(1, Ordering::SeqCst) == 1
-                && this.open.draining.load(Ordering::SeqCst)
-            {
-                this.open.closed.notify_waiters();
-            }
+}
+
+/// A connection counted in [`OpenConnections`] from accept until its task
+/// ends (counted before the task first runs, so that a drain that starts in
+/// between waits for it).
+pub(crate) struct Counted(Arc<OpenConnections>);
+
+impl Counted {
+    pub(crate) fn new(open: &Arc<OpenConnections>) -> Self {
+        open.count.fetch_add(1, Ordering::AcqRel);
+        Counted(open.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // SeqCst with the drain's store and load: either this sees the drain
+        // started, or the drain sees the count at zero. Outside a drain (a
+        // `Connection: close` client closes a connection per request) it
+        // takes no lock.
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.0.draining.load(Ordering::SeqCst)
+        {
+            self.0.closed.notify_waiters();
         }
     }
 }
 
 impl<C: GracefulConnection> ConnectionTask<C> {
-    /// The task of a connection just accepted, counted in `open` while it
-    /// lives.
-    pub(crate) fn new(connection: C, conn: Arc<Conn>, open: &Arc<OpenConnections>) -> Self {
-        open.count.fetch_add(1, Ordering::AcqRel);
+    /// The task of a connection accepted and `open`-counted.
+    pub(crate) fn new(connection: C, conn: Arc<Conn>, open: Counted) -> Self {
+        let drain = open.0.drain.clone().notified_owned();
         ConnectionTask {
             connection,
             conn,
-            open: open.clone(),
-            drain: open.drain.clone().notified_owned(),
+            open,
+            drain,
             registered: None,
             closing: Closing::No,
             close_check: None,
@@ -183,7 +195,7 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
                 let _ = this.drain.as_mut().poll(cx);
                 *this.registered = Some(cx.waker().clone());
             }
-            if this.open.draining.load(Ordering::SeqCst) {
+            if this.open.0.draining.load(Ordering::SeqCst) {
                 if this.conn.kind() & HTTP2 != 0 || this.conn.open() > 0 {
                     graceful(
                         this.connection.as_mut(),
