@@ -37,7 +37,7 @@ def say(line):
 
 def fail(message):
     # os._exit: the thread reading stdin must not hold up the exit.
-    print(message, file=sys.stderr, flush=True)
+    print(f"error: {message}", file=sys.stderr, flush=True)
     os._exit(1)
 
 
