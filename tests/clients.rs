@@ -716,8 +716,15 @@ impl Drop for TempDir {
 }
 
 /// Runs the race against `target` while `activator` serves, then checks
-/// what every side saw; `max_lost` requests may be lost.
-fn check_race(what: &str, target: &Target, activator: Activator, max_lost: usize) {
+/// what every side saw; `max_lost` requests may be lost. `context` adds to
+/// the report of lost requests (a proxy's log).
+fn check_race(
+    what: &str,
+    target: &Target,
+    activator: Activator,
+    max_lost: usize,
+    context: &dyn Fn() -> String,
+) {
     let started = Instant::now();
     let race = race(target);
     let runs = activator.finish();
@@ -740,10 +747,11 @@ fn check_race(what: &str, target: &Target, activator: Activator, max_lost: usize
     };
     assert!(
         race.lost.len() <= max_lost,
-        "{what}: {} requests lost (at most {max_lost} allowed):\n{}\nserver runs:\n{}",
+        "{what}: {} requests lost (at most {max_lost} allowed):\n{}\nserver runs:\n{}\n{}",
         race.lost.len(),
         race.lost.join("\n"),
-        stderr_of(&runs)
+        stderr_of(&runs),
+        context()
     );
     assert_eq!(race.answered + race.lost.len(), sent, "{what}: {race:?}");
     assert!(
@@ -769,7 +777,13 @@ fn no_pooled_request_is_lost_at_the_idle_deadline_on_a_unix_socket() {
     let path = dir.0.join("app.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let activator = Activator::start(OwnedFd::from(listener), &race_env());
-    check_race("Unix socket", &Target::Unix(path), activator, 0);
+    check_race(
+        "Unix socket",
+        &Target::Unix(path),
+        activator,
+        0,
+        &String::new,
+    );
 }
 
 #[test]
@@ -777,7 +791,7 @@ fn at_most_one_pooled_request_is_lost_at_the_idle_deadline_over_tcp() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = Target::Tcp(listener.local_addr().unwrap());
     let activator = Activator::start(OwnedFd::from(listener), &race_env());
-    check_race("TCP", &target, activator, 1);
+    check_race("TCP", &target, activator, 1, &String::new);
 }
 
 // ---------------------------------------------------------------------------
@@ -947,6 +961,20 @@ fn no_request_is_lost_at_the_idle_deadline_behind_nginx() {
     let listener = UnixListener::bind(&socket).unwrap();
     let activator = Activator::start(OwnedFd::from(listener), &race_env());
     let nginx = start_nginx(&dir.0, &socket, "150ms");
-    check_race("behind nginx", &Target::Tcp(nginx.addr), activator, 0);
+    let errors = || {
+        let log = std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
+        let upstream: Vec<&str> = log.lines().filter(|l| l.contains("upstream")).collect();
+        format!(
+            "nginx's error.log, upstream lines (last 10):\n{}",
+            upstream[upstream.len().saturating_sub(10)..].join("\n")
+        )
+    };
+    check_race(
+        "behind nginx",
+        &Target::Tcp(nginx.addr),
+        activator,
+        0,
+        &errors,
+    );
     drop(nginx);
 }
