@@ -27,6 +27,10 @@
 //! - `ANY /ws-echo` → a WebSocket (over HTTP/1.1, or HTTP/2 extended
 //!   CONNECT) that echoes every message, with no activity code at all
 //!
+//! Routes for `tests/clients.rs`:
+//! - `POST /upload`, `PUT /upload` → reads the whole request body (any
+//!   content type, gRPC's included), then answers its length in bytes
+//!
 //! With `IDLE_TEST_FAIL_SETUP` set, setup returns an error instead.
 
 use std::convert::Infallible;
@@ -38,7 +42,7 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::{BoxError, Router};
 use bytes::Bytes;
 use tower::timeout::TimeoutLayer;
@@ -64,6 +68,7 @@ async fn main() -> Result<Router, String> {
         .route("/chunks/{n}/{size}", get(chunks))
         .route("/echo", post(|body: Bytes| async move { body }))
         .route("/ws-echo", any(ws_echo))
+        .route("/upload", put(upload).post(upload))
         .route(
             "/timeout/{ms}",
             get(guarded_slow).layer(
@@ -157,4 +162,10 @@ async fn ws_echo(upgrade: WebSocketUpgrade) -> Response {
             }
         }
     })
+}
+
+/// Reads the whole body before answering: a client that never sends it
+/// leaves this handler waiting on the client, not working.
+async fn upload(body: Bytes) -> String {
+    body.len().to_string()
 }

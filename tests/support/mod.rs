@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod activator;
+pub mod external;
 pub mod h2;
 
 use std::io::{BufRead, BufReader, Read, Write};
