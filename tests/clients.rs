@@ -248,7 +248,7 @@ fn a_grpc_client_stream_that_sends_no_message_cannot_hold_the_server() {
     };
     assert_bound_fired(&server, &client, stalled_since, BODY_BOUND, what);
     let outcome = runtime
-        .block_on(tokio::time::timeout(Duration::from_secs(5), call))
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), call).await })
         .expect("the call ended when the server gave up on it")
         .unwrap();
     assert!(
