@@ -15,63 +15,18 @@
 mod support;
 
 use std::net::TcpListener;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use command_fds::{CommandFdExt, FdMapping};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-
-use support::{try_get, unix_get, Response, SERVER};
+use support::activator::Activator;
+use support::{try_get, unix_get, Response};
 
 const TIMEOUT_MS: u64 = 200;
 const CLIENTS: usize = 4;
 const WAVES: usize = 150;
-
-/// The activator's record of the servers it ran.
-#[derive(Default)]
-struct Runs {
-    exit_codes: Vec<Option<i32>>,
-}
-
-/// Starts the server whenever a connection waits and none runs, until
-/// `stop`. Returns when stopped (after the running server exits).
-fn activate(listener: OwnedFd, stop: Arc<AtomicBool>, runs: Arc<Mutex<Runs>>) {
-    while !stop.load(Ordering::SeqCst) {
-        // Like systemd: wait for the socket to become readable (a
-        // connection is queued) without accepting it.
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(20u16)) {
-            Ok(0) => continue,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(error) => panic!("poll: {error}"),
-        }
-        let socket = listener.try_clone().expect("dup the listening socket");
-        let mut command = Command::new("sh");
-        command
-            // `$$` is the shell's pid, which `exec` hands to the server.
-            .args(["-c", "export LISTEN_PID=$$; exec \"$0\"", SERVER])
-            .env("LISTEN_FDS", "1")
-            .env("IDLE_TIMEOUT", format!("{TIMEOUT_MS}ms"))
-            .env("IDLE_GRACE", "5s")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .fd_mappings(vec![FdMapping {
-                parent_fd: socket,
-                child_fd: 3,
-            }])
-            .expect("one mapping");
-        let mut child = command.spawn().expect("start the server");
-        let status = child.wait().expect("wait for the server");
-        runs.lock().unwrap().exit_codes.push(status.code());
-    }
-}
 
 /// A small deterministic generator, so a failure can be replayed.
 struct XorShift(u64);
@@ -111,12 +66,11 @@ fn zero_loss(
     listener: OwnedFd,
     get: impl Fn() -> std::io::Result<Response> + Clone + Send + 'static,
 ) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let runs = Arc::new(Mutex::new(Runs::default()));
-    let activator = thread::spawn({
-        let (stop, runs) = (stop.clone(), runs.clone());
-        move || activate(listener, stop, runs)
-    });
+    let timeout = format!("{TIMEOUT_MS}ms");
+    let activator = Activator::start(
+        listener,
+        &[("IDLE_TIMEOUT", timeout.as_str()), ("IDLE_GRACE", "5s")],
+    );
 
     let started = Instant::now();
     let barrier = Arc::new(Barrier::new(CLIENTS));
@@ -153,11 +107,8 @@ fn zero_loss(
         served += ok;
         lost.extend(client_lost);
     }
-    stop.store(true, Ordering::SeqCst);
-    activator.join().unwrap();
-
-    let runs = runs.lock().unwrap();
-    let cycles = runs.exit_codes.len();
+    let runs = activator.finish();
+    let cycles = runs.len();
     eprintln!(
         "zero loss ({what}): {served} of {} requests served, {} lost, {cycles} server starts, {:.1} s",
         CLIENTS * WAVES,
@@ -167,9 +118,8 @@ fn zero_loss(
     assert!(lost.is_empty(), "lost requests: {lost:#?}");
     assert_eq!(served, CLIENTS * WAVES);
     assert!(
-        runs.exit_codes.iter().all(|code| *code == Some(0)),
-        "every exit is a clean 0: {:?}",
-        runs.exit_codes
+        runs.iter().all(|run| run.code == Some(0)),
+        "every exit is a clean 0: {runs:#?}"
     );
     assert!(
         cycles >= 20,
