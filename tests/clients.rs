@@ -42,7 +42,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use support::activator::{Activator, Run};
 use support::external::External;
-use support::{assert_between, requests_served, Server, EARLY, LATE, PATIENCE};
+use support::{assert_between, requests_served, Server, XorShift, EARLY, LATE, PATIENCE};
 
 /// The progress bound: 30 s in which a client delivers nothing ends the
 /// wait on it.
@@ -563,18 +563,6 @@ fn read_response(reader: &mut impl BufRead) -> io::Result<(u16, Vec<u8>)> {
     let mut body = vec![0; length];
     reader.read_exact(&mut body)?;
     Ok((status, body))
-}
-
-/// A small deterministic generator, so a failure can be replayed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
 }
 
 /// What the clients of a race saw.

@@ -22,23 +22,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::activator::Activator;
-use support::{try_get, unix_get, Response};
+use support::{try_get, unix_get, Response, XorShift};
 
 const TIMEOUT_MS: u64 = 200;
 const CLIENTS: usize = 4;
 const WAVES: usize = 150;
-
-/// A small deterministic generator, so a failure can be replayed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, bound: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % bound
-    }
-}
 
 #[test]
 fn no_request_is_lost_across_idle_stop_start_cycles() {

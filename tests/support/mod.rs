@@ -538,3 +538,15 @@ pub fn assert_idle_exit_after(server: &Server, last_activity: Instant) {
         server.stderr()
     );
 }
+
+/// A small deterministic generator, so a failure can be replayed.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
