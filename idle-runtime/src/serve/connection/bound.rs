@@ -190,11 +190,29 @@ impl Bound {
     ) -> Option<Stalled> {
         let word = waits.load();
         let waiting = word != 0 || local.first_request || local.head || local.socket;
-        if !waiting && !self.armed {
-            // The common case between requests: nothing to do.
+        if !waiting {
+            // The common case between requests: nothing waits. A timer that
+            // has fired stops, so that the next wait starts a fresh bound.
+            if self.armed && self.sleep.as_ref().is_none_or(|sleep| sleep.is_elapsed()) {
+                self.disarm(cx, waits);
+            }
             return None;
         }
-        self.check_slow(cx, waits, local, moved, word, waiting)
+        self.check_slow(cx, waits, local, moved, word)
+    }
+
+    /// Stops the timer (a wait that begins on another task then wakes this
+    /// one to arm it again).
+    #[cold]
+    fn disarm(&mut self, cx: &mut Context<'_>, waits: &Waits) {
+        self.armed = false;
+        // Release: pairs with the Acquire in `Waits::begin`.
+        waits.armed.store(false, Ordering::Release);
+        // A wait that began just before this store saw the timer running
+        // and did not wake us: look again.
+        if waits.load() != 0 {
+            cx.waker().wake_by_ref();
+        }
     }
 
     #[inline(never)]
@@ -205,7 +223,6 @@ impl Bound {
         local: Local,
         moved: u64,
         word: u64,
-        waiting: bool,
     ) -> Option<Stalled> {
         let task_changed = !self
             .registered
@@ -214,22 +231,6 @@ impl Bound {
         if task_changed {
             self.registered = Some(cx.waker().clone());
             *waits.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-        }
-        if !waiting {
-            // Nothing waits: a timer that has fired stops, so that the next
-            // wait starts a fresh bound (and a wait that begins on another
-            // task wakes this one to arm it).
-            if self.sleep.as_ref().is_none_or(|sleep| sleep.is_elapsed()) {
-                self.armed = false;
-                // Release: pairs with the Acquire in `Waits::begin`.
-                waits.armed.store(false, Ordering::Release);
-                // A wait that began just before this store saw the timer
-                // running and did not wake us: look again.
-                if waits.load() != 0 {
-                    cx.waker().wake_by_ref();
-                }
-            }
-            return None;
         }
         if !self.armed {
             self.arm(cx, waits, moved);
