@@ -14,8 +14,8 @@
 //! - Pooled keep-alive connections sending POSTs across the idle deadline,
 //!   with the server under a socket unit in miniature (started on the
 //!   inherited socket whenever a connection waits): none lost over a Unix
-//!   socket, at most 3 of 164 over TCP (the race of RFC 9112 §9.3.1),, none behind nginx configured as
-//!   `deploy/nginx.conf` says.
+//!   socket, at most 3 of 164 over TCP (the race of RFC 9112 §9.3.1), none
+//!   behind nginx configured as `deploy/nginx.conf` says.
 //! - A 40 s long poll whose client sends nothing more is served: the bound
 //!   is for clients that stall, not for handlers that take their time.
 //!
