@@ -209,16 +209,16 @@ fn azure(seed: u64) -> Trace {
 }
 
 
-fn low_rate(name: &'static str, visits_a_day: f64, seed: u64) -> Trace {
+fn low_rate(name: &'static str, visits_a_day: f64, seed: u64, days: f64) -> Trace {
     // Visits between 08:00 and 22:00, Poisson; each visit makes 1 to 4
-    // requests, log-uniform 5 s to 3 min apart. 120 days.
+    // requests, log-uniform 5 s to 3 min apart.
     let mut rng = Rng(seed);
     let mut times = Vec::new();
     let open = 14.0 * HOUR;
     let mut t = 0.0;
     loop {
         t += rng.exponential(open / visits_a_day);
-        if t >= 120.0 * open {
+        if t >= days * open {
             break;
         }
         // Map open time onto the calendar: day d, 08:00 + offset.
@@ -231,12 +231,12 @@ fn low_rate(name: &'static str, visits_a_day: f64, seed: u64) -> Trace {
         }
     }
     times.sort_by(f64::total_cmp);
-    let requests = times.len() as f64 / 120.0;
+    let requests = times.len() as f64 / days;
     Trace {
         name,
         kind: "low rate",
         description: format!(
-            "120 days of {visits_a_day} visits a day between 08:00 and 22:00 (Poisson), \
+            "{days} days of {visits_a_day} visits a day between 08:00 and 22:00 (Poisson), \
              each 1 to 4 requests 5 s to 3 min apart (log-uniform): {requests:.0} requests a day"
         ),
         gaps: times.windows(2).map(|w| w[1] - w[0]).collect(),
@@ -254,8 +254,12 @@ fn traces() -> Vec<Trace> {
         cron(6),
         pareto(7),
         azure(8),
-        low_rate("3 a day", 1.2, 9),
-        low_rate("25 a day", 10.0, 10),
+        low_rate("3 a day", 1.2, 9, 120.0),
+        low_rate("25 a day", 10.0, 10, 120.0),
+        low_rate("3 a day, 30 d", 1.2, 11, 30.0),
+        low_rate("25 a day, 30 d", 10.0, 12, 30.0),
+        low_rate("3 a day, 14 d", 1.2, 13, 14.0),
+        low_rate("10 a day, 14 d", 4.0, 14, 14.0),
     ]
 }
 
@@ -441,7 +445,10 @@ fn main() -> ExitCode {
         return report();
     }
     match Replay::from_args(&args).and_then(|replay| replay.run()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(output) => {
+            print!("{output}");
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("simulate: {error}");
             ExitCode::from(2)
@@ -497,7 +504,9 @@ impl Replay {
         }
     }
 
-    fn run(&self) -> std::result::Result<(), String> {
+    /// The table and, as its last line, the JSON object.
+    fn run(&self) -> std::result::Result<String, String> {
+        let mut out = String::new();
         let text = std::fs::read_to_string(&self.trace)
             .map_err(|error| format!("cannot read {}: {error}", self.trace.display()))?;
         let mut times = Vec::new();
@@ -535,15 +544,17 @@ impl Replay {
         };
         let result = simulate(trace, cold);
         let auto = if self.state { AUTO } else { AUTO_NO_STATE };
-        println!(
+        let _ = writeln!(
+            out,
             "{} requests, {} gaps; cold_start_cost {}; costs in idle seconds plus {} per cold start",
             times.len(),
             result.trace.gaps.len(),
             idle_duration::format(self.cold),
             idle_duration::format(self.cold),
         );
-        println!();
-        println!(
+        out.push('\n');
+        let _ = writeln!(
+            out,
             "{:<22} {:>12} {:>11} {:>14} {:>10}",
             "policy", "billed idle", "cold starts", "total cost (s)", "/ optimum"
         );
@@ -558,7 +569,8 @@ impl Replay {
         let chosen = result.rows.iter().find(|row| row.policy == auto).unwrap();
         lines.push((auto, chosen.bill));
         for (policy, bill) in lines {
-            println!(
+            let _ = writeln!(
+            out,
                 "{policy:<22} {:>12} {:>11} {:>14.1} {:>10.3}",
                 hours(bill.idle),
                 bill.cold_starts,
@@ -566,12 +578,14 @@ impl Replay {
                 bill.cost(cold) / result.optimum,
             );
         }
-        println!(
+        let _ = writeln!(
+            out,
             "{:<22} {:>12} {:>11} {:>14.1} {:>10.3}",
             "optimum", "", "", result.optimum, 1.0
         );
-        println!();
-        println!(
+        out.push('\n');
+        let _ = writeln!(
+            out,
             "{{\"requests\": {}, \"auto\": {:.3}, \"break_even\": {:.3}, \"fixed_30s\": {:.3}, \
              \"best_fixed\": {:.3}, \"best_fixed_timeout\": {:.3}, \"optimum\": {:.3}}}",
             times.len(),
@@ -582,7 +596,7 @@ impl Replay {
             result.best.0,
             result.optimum,
         );
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -755,7 +769,10 @@ const SWEEP_HEADER: &str = "
 The same traces with `cold_start_cost` from 5 s to 300 s: the cost of
 `auto` with a state file over the best fixed timeout in hindsight for that
 cost, and without a state file over break-even (a fixed timeout of
-`cold_start_cost`).
+`cold_start_cost`). The short low-rate traces (30 days or less, under 800
+gaps, some under 150) give the policy the least history to learn from:
+that is where it is furthest from the best timeout in hindsight, which is
+chosen knowing the whole trace.
 
 ";
 /// Grouped bars: cost / optimum, one group per trace, one bar per policy.
@@ -825,4 +842,126 @@ fn chart(results: &[Result]) -> String {
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory for one test's files, removed on drop.
+    struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        fn new(test: &str) -> Dir {
+            let dir = std::env::temp_dir()
+                .join(format!("idle-simulate-{}-{test}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn replay(file: &std::path::Path, extra: &[&str]) -> std::result::Result<String, String> {
+        let mut args = vec![
+            "--trace".to_owned(),
+            file.to_str().unwrap().to_owned(),
+            "--cold-start-cost".to_owned(),
+            "30s".to_owned(),
+        ];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        Replay::from_args(&args).and_then(|replay| replay.run())
+    }
+
+    /// The last line's JSON object, as (key, value) pairs.
+    fn json(output: &str) -> Vec<(String, f64)> {
+        let last = output.lines().last().unwrap();
+        assert!(last.starts_with('{') && last.ends_with('}'), "{last}");
+        last[1..last.len() - 1]
+            .split(", ")
+            .map(|pair| {
+                let (key, value) = pair.split_once(": ").unwrap();
+                (key.trim_matches('"').to_owned(), value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_trace_of_seconds_is_replayed_with_its_costs_as_json() {
+        let dir = Dir::new("seconds");
+        let file = dir.0.join("trace.txt");
+        // Gaps: 5 s, 5 s, 100 s, 5 s.
+        std::fs::write(&file, "# request times\n1000\n1005\n1010.0\n\n1110\n1115\n").unwrap();
+        let output = replay(&file, &[]).unwrap();
+        let costs = json(&output);
+        let keys: Vec<&str> = costs.iter().map(|(key, _)| key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "requests",
+                "auto",
+                "break_even",
+                "fixed_30s",
+                "best_fixed",
+                "best_fixed_timeout",
+                "optimum"
+            ]
+        );
+        let value = |key: &str| costs.iter().find(|(k, _)| k == key).unwrap().1;
+        assert_eq!(value("requests"), 5.0);
+        // Break-even (30 s): 5 + 5 + (30 + 30) + 5.
+        assert_eq!(value("break_even"), 75.0);
+        assert_eq!(value("fixed_30s"), 75.0);
+        // Best: 5 s covers the short gaps, the long one costs 5 + 30.
+        assert_eq!((value("best_fixed"), value("best_fixed_timeout")), (50.0, 5.0));
+        assert_eq!(value("optimum"), 45.0);
+        assert!(value("auto") >= value("optimum"));
+        assert!(output.contains("policy"), "a table first:\n{output}");
+        // Without state, auto is break-even.
+        let costs = json(&replay(&file, &["--no-state"]).unwrap());
+        assert_eq!(costs[1], ("auto".to_owned(), 75.0));
+    }
+
+    #[test]
+    fn an_nginx_access_log_and_rfc_3339_times_are_replayed() {
+        let dir = Dir::new("nginx");
+        let log = dir.0.join("access.log");
+        std::fs::write(
+            &log,
+            "127.0.0.1 - - [30/Nov/2025:08:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8.5.0\"\n\
+             127.0.0.1 - alice [30/Nov/2025:08:00:10 +0000] \"GET /a HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0 [x]\"\n\
+             10.0.0.2 - - [30/Nov/2025:09:00:10 +0100] \"POST /b HTTP/2.0\" 201 0 \"-\" \"-\"\n",
+        )
+        .unwrap();
+        let costs = json(&replay(&log, &[]).unwrap());
+        // The third line is 08:00:10 UTC too: gaps of 10 s and 0 s.
+        assert_eq!(costs[0], ("requests".to_owned(), 3.0));
+        assert_eq!(costs[6], ("optimum".to_owned(), 10.0));
+
+        let rfc = dir.0.join("times.txt");
+        std::fs::write(&rfc, "2025-11-30T08:00:00Z\n2025-11-30T09:00:20.5+01:00\n").unwrap();
+        let costs = json(&replay(&rfc, &[]).unwrap());
+        assert_eq!(costs[6], ("optimum".to_owned(), 20.5));
+    }
+
+    #[test]
+    fn bad_input_names_the_line_and_what_was_expected() {
+        let dir = Dir::new("bad");
+        let file = dir.0.join("trace.txt");
+        std::fs::write(&file, "1000\nyesterday\n").unwrap();
+        let error = replay(&file, &[]).unwrap_err();
+        assert!(error.contains("line 2"), "{error}");
+        assert!(error.contains("RFC 3339"), "{error}");
+        std::fs::write(&file, "1000\n").unwrap();
+        assert!(replay(&file, &[]).unwrap_err().contains("at least 2"));
+        let error = replay(&file, &["--cold-start-cost", "2d"]).unwrap_err();
+        assert!(error.contains("--cold-start-cost"), "{error}");
+        let missing = Replay::from_args(&["--trace".to_owned(), "x".to_owned()]);
+        assert!(missing.err().unwrap().contains("--cold-start-cost is missing"));
+    }
 }

@@ -54,7 +54,7 @@ impl fmt::Display for TimeoutSource {
         match self {
             TimeoutSource::Fixed => f.write_str("fixed"),
             TimeoutSource::BreakEven => f.write_str("auto: break-even"),
-            TimeoutSource::NoState => f.write_str("auto: break-even, no state file"),
+            TimeoutSource::NoState => f.write_str("auto: break-even without a state file"),
             TimeoutSource::Learned { gaps: 1 } => f.write_str("auto: learned from 1 gap"),
             TimeoutSource::Learned { gaps } => write!(f, "auto: learned from {gaps} gaps"),
         }
@@ -477,6 +477,10 @@ mod tests {
     fn sources_read_as_the_status_shows_them() {
         assert_eq!(TimeoutSource::Fixed.to_string(), "fixed");
         assert_eq!(TimeoutSource::BreakEven.to_string(), "auto: break-even");
+        assert_eq!(
+            TimeoutSource::NoState.to_string(),
+            "auto: break-even without a state file"
+        );
         assert_eq!(
             TimeoutSource::Learned { gaps: 1 }.to_string(),
             "auto: learned from 1 gap"
