@@ -208,7 +208,6 @@ fn azure(seed: u64) -> Trace {
     }
 }
 
-
 fn low_rate(name: &'static str, visits_a_day: f64, seed: u64, days: f64) -> Trace {
     // Visits between 08:00 and 22:00, Poisson; each visit makes 1 to 4
     // requests, log-uniform 5 s to 3 min apart.
@@ -242,7 +241,6 @@ fn low_rate(name: &'static str, visits_a_day: f64, seed: u64, days: f64) -> Trac
         gaps: times.windows(2).map(|w| w[1] - w[0]).collect(),
     }
 }
-
 
 fn traces() -> Vec<Trace> {
     vec![
@@ -456,8 +454,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: simulate [--trace FILE --cold-start-cost DURATION [--no-state]]";
+const USAGE: &str = "usage: simulate [--trace FILE --cold-start-cost DURATION [--no-state]]";
 
 /// `--trace FILE --cold-start-cost D [--no-state]`.
 struct Replay {
@@ -570,7 +567,7 @@ impl Replay {
         lines.push((auto, chosen.bill));
         for (policy, bill) in lines {
             let _ = writeln!(
-            out,
+                out,
                 "{policy:<22} {:>12} {:>11} {:>14.1} {:>10.3}",
                 hours(bill.idle),
                 bill.cold_starts,
@@ -658,7 +655,10 @@ fn report() -> ExitCode {
     let mut head = String::from("| trace |");
     let mut rule = String::from("|---|");
     for cold in SWEEP {
-        let _ = write!(head, " {cold} s: auto / best fixed | {cold} s: no state / break-even |");
+        let _ = write!(
+            head,
+            " {cold} s: auto / best fixed | {cold} s: no state / break-even |"
+        );
         rule.push_str("---:|---:|");
     }
     let _ = writeln!(md, "{head}\n{rule}");
@@ -853,8 +853,8 @@ mod tests {
 
     impl Dir {
         fn new(test: &str) -> Dir {
-            let dir = std::env::temp_dir()
-                .join(format!("idle-simulate-{}-{test}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("idle-simulate-{}-{test}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             Dir(dir)
@@ -918,7 +918,10 @@ mod tests {
         assert_eq!(value("break_even"), 75.0);
         assert_eq!(value("fixed_30s"), 75.0);
         // Best: 5 s covers the short gaps, the long one costs 5 + 30.
-        assert_eq!((value("best_fixed"), value("best_fixed_timeout")), (50.0, 5.0));
+        assert_eq!(
+            (value("best_fixed"), value("best_fixed_timeout")),
+            (50.0, 5.0)
+        );
         assert_eq!(value("optimum"), 45.0);
         assert!(value("auto") >= value("optimum"));
         assert!(output.contains("policy"), "a table first:\n{output}");
@@ -962,6 +965,9 @@ mod tests {
         let error = replay(&file, &["--cold-start-cost", "2d"]).unwrap_err();
         assert!(error.contains("--cold-start-cost"), "{error}");
         let missing = Replay::from_args(&["--trace".to_owned(), "x".to_owned()]);
-        assert!(missing.err().unwrap().contains("--cold-start-cost is missing"));
+        assert!(missing
+            .err()
+            .unwrap()
+            .contains("--cold-start-cost is missing"));
     }
 }

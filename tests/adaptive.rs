@@ -305,8 +305,16 @@ fn a_status_poll_and_a_tcp_connect_while_idle_leave_the_exit_where_it_was() {
     // Saved: the gaps it had, no more.
     let saved = std::fs::read_to_string(dir.file()).unwrap();
     let (_, source) = before;
-    let gaps = source.trim_matches('"').split(' ').nth(3).unwrap().to_owned();
-    assert!(saved.contains(&format!("\ngaps {gaps}\n")), "{source}\n{saved}");
+    let gaps = source
+        .trim_matches('"')
+        .split(' ')
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    assert!(
+        saved.contains(&format!("\ngaps {gaps}\n")),
+        "{source}\n{saved}"
+    );
 }
 
 #[test]
@@ -361,7 +369,11 @@ fn a_fifo_is_one_warning_and_left_alone() {
     assert!(warning.contains("is not a regular file"), "{warning}");
     let kind = std::fs::symlink_metadata(dir.file()).unwrap().file_type();
     assert!(kind.is_fifo(), "still a FIFO");
-    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 1, "nothing else");
+    assert_eq!(
+        std::fs::read_dir(&dir.0).unwrap().count(),
+        1,
+        "nothing else"
+    );
 }
 
 #[cfg(unix)]
@@ -405,9 +417,15 @@ fn a_planted_link_is_not_followed() {
     let warnings = warnings(&stderr);
     assert_eq!(warnings.len(), 1, "{stderr}");
     assert!(warnings[0].contains("no state file"), "{stderr}");
-    assert_eq!(std::fs::read_to_string(&precious).unwrap(), "the user's data");
+    assert_eq!(
+        std::fs::read_to_string(&precious).unwrap(),
+        "the user's data"
+    );
     let state = std::fs::symlink_metadata(dir.file()).unwrap();
-    assert!(state.file_type().is_file(), "the state is a file, not a link");
+    assert!(
+        state.file_type().is_file(),
+        "the state is a file, not a link"
+    );
     assert!(std::fs::read_to_string(dir.file())
         .unwrap()
         .starts_with("idle-state 1\n"));
@@ -426,7 +444,9 @@ fn a_newer_version_is_one_warning_and_left_alone() {
 #[test]
 fn deploy_units_give_auto_a_state_directory() {
     for unit in ["idle-hello.service", "idle-hello-unix.service"] {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(unit);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy")
+            .join(unit);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.lines().any(|line| line.starts_with("StateDirectory=")),

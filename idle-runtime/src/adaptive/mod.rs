@@ -130,8 +130,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 pub use policy::{
-    gap_cost, Histogram, Learning, TimeoutSource, BINS, DECAY, MAX_TIMEOUT, MIN_TIMEOUT,
-    NET_RATIO, NET_SLACK,
+    gap_cost, Histogram, Learning, TimeoutSource, BINS, DECAY, MAX_TIMEOUT, MIN_TIMEOUT, NET_RATIO,
+    NET_SLACK,
 };
 pub(crate) use state_file::Unusable;
 
@@ -237,7 +237,11 @@ impl TimeoutInForce {
     /// its history, learn the gap from going idle before the last exit to
     /// `started` (this start, on the wall clock), then the gaps committed
     /// while it was read.
-    pub(crate) fn state_read(&self, read: Result<state_file::Saved, Unusable>, started: SystemTime) {
+    pub(crate) fn state_read(
+        &self,
+        read: Result<state_file::Saved, Unusable>,
+        started: SystemTime,
+    ) {
         let timeout = {
             let mut guard = self.lock();
             let Some(auto) = guard.as_mut() else { return };
@@ -298,7 +302,8 @@ impl TimeoutInForce {
         match &*self.lock() {
             None => TimeoutSource::Fixed,
             Some(Auto {
-                file: StateFile::None, ..
+                file: StateFile::None,
+                ..
             }) => TimeoutSource::NoState,
             Some(auto) => auto.learning.source(),
         }

@@ -185,13 +185,13 @@ impl Histogram {
         }
         let mut covered = 0.0;
         let mut best = (0, f64::INFINITY, false);
-        for k in 0..=BINS {
+        for (k, &missed) in missed.iter().enumerate().take(BINS + 1) {
             if k > 0 {
                 covered += self.sum[k - 1];
             }
-            let cost = covered + (edge(k) + cold) * missed[k];
+            let cost = covered + (edge(k) + cold) * missed;
             if cost < best.1 {
-                best = (k, cost, missed[k] == 0.0);
+                best = (k, cost, missed == 0.0);
             }
         }
         best

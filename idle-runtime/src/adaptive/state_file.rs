@@ -164,7 +164,9 @@ pub(crate) fn decode(text: &str, cold_start_cost: Duration) -> Result<Saved, Str
             .map_err(|_| format!("line {number}: bad bin index {bin:?}"))?;
         let (weight, sum) = (real(number, weight)?, real(number, sum)?);
         if weight > MAX_WEIGHT || sum > MAX_SUM {
-            return Err(format!("line {number}: bin {bin} holds more than any history can"));
+            return Err(format!(
+                "line {number}: bin {bin} holds more than any history can"
+            ));
         }
         if !histogram.set(bin, weight, sum) {
             return Err(format!("line {number}: no bin {bin}"));
@@ -313,7 +315,11 @@ pub(crate) fn load(path: &Path, cold_start_cost: Duration) -> Result<Saved, Unus
         }
         // Empty: a state file that was never written whole. Replace it.
         None if text.is_empty() => {}
-        _ => return Err(not_ours(&format!("is not a state file (no {MAGIC:?} line)"))),
+        _ => {
+            return Err(not_ours(&format!(
+                "is not a state file (no {MAGIC:?} line)"
+            )))
+        }
     }
     decode(text, cold_start_cost).map_err(|reason| Unusable {
         warning: format!(
@@ -525,8 +531,8 @@ mod tests {
 
     impl Dir {
         fn new(test: &str) -> Dir {
-            let dir = std::env::temp_dir()
-                .join(format!("idle-state-test-{}-{test}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("idle-state-test-{}-{test}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             Dir(dir)
@@ -663,7 +669,9 @@ mod tests {
         let (a, b) = (temporary_name(path, 0), temporary_name(path, 0));
         assert_ne!(a, b);
         assert_eq!(a.parent(), path.parent(), "in the same directory");
-        assert!(!a.to_string_lossy().contains(&std::process::id().to_string()));
+        assert!(!a
+            .to_string_lossy()
+            .contains(&std::process::id().to_string()));
     }
 
     #[cfg(unix)]
@@ -702,6 +710,8 @@ mod tests {
         read.observe(Duration::from_secs(5));
         assert_eq!(read.gaps(), u64::MAX);
         let huge = encode(&saved()) + "bin 3 1e300 1\n";
-        assert!(decode(&huge, C).unwrap_err().contains("more than any history"));
+        assert!(decode(&huge, C)
+            .unwrap_err()
+            .contains("more than any history"));
     }
 }

@@ -321,8 +321,11 @@ mod tests {
 
     #[test]
     fn systemd_state_directory_is_the_default_state_path() {
-        let config = with_env(&[("IDLE_TIMEOUT", "auto"), ("STATE_DIRECTORY", "/var/lib/app")])
-            .unwrap();
+        let config = with_env(&[
+            ("IDLE_TIMEOUT", "auto"),
+            ("STATE_DIRECTORY", "/var/lib/app"),
+        ])
+        .unwrap();
         assert_eq!(config.state, Some(PathBuf::from("/var/lib/app/idle.state")));
         let first = with_env(&[("STATE_DIRECTORY", "/var/lib/a:/var/lib/b")]).unwrap();
         assert_eq!(first.state, Some(PathBuf::from("/var/lib/a/idle.state")));
