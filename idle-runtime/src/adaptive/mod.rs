@@ -258,9 +258,6 @@ impl TimeoutInForce {
                     if let Some(gap) = unix_millis(started).checked_sub(saved.went_idle_unix_ms) {
                         learning.observe_priced(Duration::from_millis(gap), saved.timeout);
                     }
-                    for gap in early {
-                        learning.observe(gap);
-                    }
                     auto.learning = learning;
                     auto.file = StateFile::Read { path };
                 }
@@ -272,6 +269,9 @@ impl TimeoutInForce {
                         StateFile::Read { path }
                     };
                 }
+            }
+            for gap in early {
+                auto.learning.observe(gap);
             }
             auto.learning.timeout()
         };
