@@ -10,8 +10,10 @@
 //!   leaves zero, the tracker notes the idle gap that has just ended as
 //!   *provisional*: the activity may turn out not to count (a connection
 //!   that closes without a request, or whose first request is ignored, a
-//!   probe, the status route). The first counted begin or end commits it
-//!   (the policy learns it and the timeout in force is recomputed); a silent
+//!   probe, the status route). The first counted end commits it (the
+//!   policy learns it and the timeout in force is recomputed; under
+//!   `serve` that is as the first request that counts starts, when the
+//!   connection's own activity hands over to it); a silent
 //!   end that leaves the server idle again discards it, so the idle period
 //!   goes on and the next activity reports it whole. A provisional gap
 //!   changes nothing the watchdog or the status reads.
@@ -35,7 +37,7 @@
 //! Gaps shorter than [`MIN_TIMEOUT`] cost the same under every timeout the
 //! policy may choose, so they are not recorded: under steady load the cost
 //! of learning is one clock read when the count leaves zero, no lock, and
-//! one relaxed load per counted begin and end.
+//! one relaxed load per counted end.
 //!
 //! # The cost model
 //!
@@ -153,8 +155,8 @@ pub(crate) struct TimeoutInForce {
     /// costs a branch.
     learns: AtomicBool,
     /// Whether a provisional gap waits to be committed or discarded. Read on
-    /// every counted begin and end, so that the common case (nothing
-    /// waiting) costs a load and a branch, no lock.
+    /// every counted end, so that the common case (nothing waiting) costs a
+    /// load and a branch, no lock.
     pending: AtomicBool,
     /// Woken when the timeout changes, so that the watchdog replans.
     changed: Notify,
@@ -316,7 +318,7 @@ impl TimeoutInForce {
     }
 
     /// Whether a provisional gap waits: one relaxed load, on every counted
-    /// begin and end.
+    /// end.
     pub(crate) fn has_provisional(&self) -> bool {
         // Relaxed: a stale `false` misses one gap, which is only a gap not
         // learned (it cannot record one that did not end); a stale `true`
@@ -345,9 +347,9 @@ impl TimeoutInForce {
         self.pending.store(true, Ordering::Relaxed);
     }
 
-    /// An activity that counts has begun or ended while a provisional gap
-    /// waits (`commit`), or a silent end has left the server idle again
-    /// (not `commit`): learn the gap, or forget it.
+    /// An activity that counts has ended while a provisional gap waits
+    /// (`commit`), or a shorter gap has ended since (not `commit`): learn
+    /// the gap, or forget it.
     #[cold]
     pub(crate) fn settle_provisional(&self, commit: bool) {
         let timeout = {

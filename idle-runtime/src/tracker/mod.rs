@@ -19,7 +19,7 @@
 //! moment the count leaves zero is known for free, together with when the
 //! idle period began. Only then is the clock read (and, for a gap of a
 //! second or more, a lock taken) to note the gap as provisional; the first
-//! counted begin or end commits it, a silent end back to idle forgets it:
+//! counted end commits it, a silent end back to idle forgets it:
 //! see [`adaptive`](crate::adaptive).
 //!
 //! # Where `Tracker`'s methods live
@@ -245,7 +245,7 @@ impl Tracker {
     fn guard(&self, kind: GuardKind) -> ActivityGuard {
         match kind {
             GuardKind::Held => self.begin_held(),
-            GuardKind::Request | GuardKind::Connection => self.begin_counted(),
+            GuardKind::Request | GuardKind::Connection => self.begin(),
         }
         ActivityGuard {
             tracker: self.clone(),
@@ -257,7 +257,7 @@ impl Tracker {
     /// with `end_held`.
     pub(crate) fn begin_held(&self) {
         self.inner.held.fetch_add(1, Ordering::Relaxed);
-        self.begin_counted();
+        self.begin();
     }
 
     /// Ends an activity started by `begin_held`.
@@ -272,9 +272,11 @@ impl Tracker {
     }
 
     /// Starts an activity without a guard; pair with `end` or
-    /// `end_silently`. Whether it counts is not known yet (an accepted
-    /// connection, before its first request): an idle gap it ends is only
-    /// provisional, committed by the first counted begin or end.
+    /// `end_silently`. Whether it counts may not be known yet (an accepted
+    /// connection, before its first request), so an idle gap it ends is
+    /// only provisional: the first counted end commits it (under `serve`,
+    /// the accepted connection's own end when its first request counts, as
+    /// that request starts).
     pub(crate) fn begin(&self) {
         let previous = self.inner.word.begin();
         // The count left zero: an idle period that began at the previous end
@@ -285,14 +287,6 @@ impl Tracker {
         }
     }
 
-    /// Starts an activity known to count (a request, a guard): a gap it
-    /// ends, or one left provisional by an activity that began before it,
-    /// is learned now.
-    fn begin_counted(&self) {
-        self.begin();
-        self.commit_gap();
-    }
-
     /// Notes the idle gap that has just ended as provisional; off the common
     /// path.
     #[cold]
@@ -300,8 +294,8 @@ impl Tracker {
         self.inner.timeout.gap_ended(since_ms, self.now_ms_floor());
     }
 
-    /// An activity that counts has begun or ended: a provisional gap is
-    /// learned. A relaxed load and a branch when none waits.
+    /// An activity that counts has ended: a provisional gap is learned. A
+    /// relaxed load and a branch when none waits.
     fn commit_gap(&self) {
         if self.inner.timeout.has_provisional() {
             self.inner.timeout.settle_provisional(true);
@@ -640,8 +634,8 @@ mod tests {
         tracker.begin(); // its connection, accepted
         assert_eq!(tracker.timeout_source(), TimeoutSource::BreakEven);
         let request = tracker.begin_request(); // its first request counts
-        assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
         tracker.end(); // the connection's activity hands over to the request
+        assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
         drop(request);
         assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
         // The next gap is a new one.
