@@ -244,6 +244,7 @@ impl TimeoutInForce {
         read: Result<state_file::Saved, Unusable>,
         started: SystemTime,
     ) {
+        let mut warning = None;
         let timeout = {
             let mut guard = self.lock();
             let Some(auto) = guard.as_mut() else { return };
@@ -264,19 +265,25 @@ impl TimeoutInForce {
                     auto.file = StateFile::Read { path };
                 }
                 Err(unusable) => {
-                    log::warning(&unusable.warning);
                     auto.file = if unusable.leave_alone {
                         StateFile::LeftAlone
                     } else {
                         StateFile::Read { path }
                     };
+                    warning = Some(unusable.warning);
                 }
             }
+            // Break-even was in force while the file was read.
+            let break_even = auto.learning.cold_start_cost();
             for gap in early {
-                auto.learning.observe(gap);
+                auto.learning.observe_priced(gap, break_even);
             }
             auto.learning.timeout()
         };
+        // Outside the lock: a slow stderr never holds up the tracker.
+        if let Some(warning) = warning {
+            log::warning(&warning);
+        }
         self.publish(timeout);
     }
 
