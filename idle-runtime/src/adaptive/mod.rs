@@ -287,6 +287,12 @@ impl TimeoutInForce {
         self.publish(timeout);
     }
 
+    /// What has been learned, for tests.
+    #[cfg(test)]
+    pub(crate) fn learning(&self) -> Option<Learning> {
+        self.lock().as_ref().map(|auto| auto.learning.clone())
+    }
+
     /// Whether the state file is still being read.
     #[cfg(test)]
     pub(crate) fn is_reading_state(&self) -> bool {

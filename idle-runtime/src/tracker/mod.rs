@@ -638,6 +638,10 @@ mod tests {
         assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
         drop(request);
         assert_eq!(tracker.timeout_source(), TimeoutSource::Learned { gaps: 1 });
+        let learned = tracker.inner_timeout().learning().unwrap();
+        let bins: Vec<(usize, f64, f64)> = learned.histogram().bins().collect();
+        assert_eq!(bins.len(), 1, "{bins:?}");
+        assert_eq!((bins[0].1, bins[0].2), (1.0, 10.0), "one gap of 10 s");
         // The next gap is a new one.
         tokio::time::advance(Duration::from_secs(3)).await;
         drop(tracker.begin_request());
