@@ -355,6 +355,7 @@ mod tests {
             },
             config,
         );
+        tracker.wait_state_read();
         let idle = tokio::spawn({
             let tracker = tracker.clone();
             async move {
@@ -398,49 +399,61 @@ mod tests {
         );
     }
 
+    /// `auto` with 30 s a cold start and a state file whose history holds
+    /// twenty gaps of 3 s and one 15-minute silence: staying up through 3 s
+    /// gaps is cheaper than a cold start, waiting out the silence is not.
+    fn with_history(test: &str) -> crate::Config {
+        let dir = std::env::temp_dir().join(format!("idle-watchdog-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("idle.state");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        // Bin b holds gaps in [3600^(b/192), 3600^((b+1)/192)) s.
+        let text = format!(
+            "idle-state 1\ncold_start_cost_ms 30000\nwent_idle_unix_ms {now}\ntimeout_ms 30000\n\
+             gaps 21\ntotals 660 660\nbin 25 20 60\nbin 159 1 900\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        crate::Config::default()
+            .with_auto_timeout(TIMEOUT)
+            .with_state(path)
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_learned_timeout_takes_over_at_the_end_of_the_gap_it_learned() {
-        // auto, 30 s a cold start: break-even (30 s) until a gap is seen.
-        let config = crate::Config::default().with_auto_timeout(TIMEOUT);
-        let (tracker, idle) = serving(&config);
+    async fn a_timeout_learned_from_the_state_file_takes_over() {
+        let (tracker, idle) = serving(&with_history("takes-over"));
         let start = Instant::now();
-        assert_eq!(tracker.timeout_in_force(), TIMEOUT);
-        // A 10 s gap ends: staying up through such gaps is cheaper than a
-        // cold start, so the timeout becomes just over 10 s.
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let request = tracker.begin_request();
         let learned = tracker.timeout_in_force();
         assert!(
-            learned > Duration::from_secs(10) && learned < Duration::from_millis(10_500),
+            learned > Duration::from_secs(3) && learned < Duration::from_millis(3200),
             "{learned:?}"
         );
         assert_eq!(
             tracker.status().timeout_source,
-            Some(crate::TimeoutSource::Learned { gaps: 1 })
+            Some(crate::TimeoutSource::Learned { gaps: 21 })
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        drop(request);
-        // Idle from 11 s; the watchdog had planned 30 s, and uses the new
-        // timeout instead.
-        assert_eq!(
-            idle.await.unwrap(),
-            start + Duration::from_secs(11) + learned
-        );
+        assert_eq!(idle.await.unwrap(), start + learned);
     }
 
     #[tokio::test(start_paused = true)]
     async fn every_idle_gap_retunes_the_watchdog() {
-        // Gaps of 3 s between short requests, then silence: the server exits
-        // just over 3 s after the last request, not after break-even's 30 s.
-        let config = crate::Config::default().with_auto_timeout(TIMEOUT);
-        let (tracker, idle) = serving(&config);
+        // Gaps of 2.5 s between short requests, then silence: the server
+        // exits the learned timeout after the last request, not after
+        // break-even's 30 s.
+        let (tracker, idle) = serving(&with_history("retunes"));
         let mut last = Instant::now();
         for _ in 0..20 {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_millis(2500)).await;
             drop(tracker.begin_request());
             last = Instant::now();
             assert!(!idle.is_finished());
         }
+        assert_eq!(
+            tracker.status().timeout_source,
+            Some(crate::TimeoutSource::Learned { gaps: 41 })
+        );
         let timeout = tracker.timeout_in_force();
         assert!(timeout < Duration::from_millis(3200), "{timeout:?}");
         assert_eq!(idle.await.unwrap(), last + timeout);

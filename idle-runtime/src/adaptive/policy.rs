@@ -20,6 +20,13 @@ pub const BINS: usize = 192;
 /// What every recorded weight (and the safety net's totals) is multiplied
 /// by before a new gap is recorded: a weight halves after about 90 gaps.
 pub const DECAY: f64 = 1.0 - 1.0 / 128.0;
+/// The safety net's ratio (λ): the learned timeout is used while what the
+/// timeouts in force cost stays within this multiple of what break-even
+/// would have cost, plus [`NET_SLACK`] cold starts.
+pub const NET_RATIO: f64 = 1.1;
+/// The safety net's slack (κ), in cold starts: what early misses may cost
+/// before the net engages, while the history is still short.
+pub const NET_SLACK: f64 = 4.0;
 
 const MIN_SECS: f64 = 1.0;
 const MAX_SECS: f64 = 3600.0;
@@ -32,6 +39,9 @@ pub enum TimeoutSource {
     /// `timeout = "auto"` with no usable history, or with the safety net
     /// engaged: the timeout is `cold_start_cost`.
     BreakEven,
+    /// `timeout = "auto"` without a state file: every exit would forget what
+    /// was learned, so nothing is, and the timeout is `cold_start_cost`.
+    NoState,
     /// `timeout = "auto"`, chosen from the history of this many gaps.
     Learned {
         /// Gaps recorded so far (across restarts when a state file is used).
@@ -44,6 +54,7 @@ impl fmt::Display for TimeoutSource {
         match self {
             TimeoutSource::Fixed => f.write_str("fixed"),
             TimeoutSource::BreakEven => f.write_str("auto: break-even"),
+            TimeoutSource::NoState => f.write_str("auto: break-even without a state file"),
             TimeoutSource::Learned { gaps: 1 } => f.write_str("auto: learned from 1 gap"),
             TimeoutSource::Learned { gaps } => write!(f, "auto: learned from {gaps} gaps"),
         }
@@ -163,19 +174,24 @@ impl Histogram {
 
     /// The empirical cost, in seconds, of the timeout `3600^(k/BINS)` s
     /// for each `k` in `0..=BINS`, and the `k` that minimises it (the
-    /// smallest on a tie).
-    fn best_edge(&self, cold: f64) -> (usize, f64) {
-        let mut missed: f64 = self.weight.iter().sum();
+    /// smallest on a tie), with whether that timeout covers every gap in
+    /// the history.
+    fn best_edge(&self, cold: f64) -> (usize, f64, bool) {
+        // missed[k]: the weight of the gaps beyond edge k, summed from the
+        // top so that it is exactly 0 when those bins are all empty.
+        let mut missed = [0.0; BINS + 2];
+        for k in (0..=BINS).rev() {
+            missed[k] = missed[k + 1] + self.weight[k];
+        }
         let mut covered = 0.0;
-        let mut best = (0, f64::INFINITY);
-        for k in 0..=BINS {
+        let mut best = (0, f64::INFINITY, false);
+        for (k, &missed) in missed.iter().enumerate().take(BINS + 1) {
             if k > 0 {
                 covered += self.sum[k - 1];
-                missed -= self.weight[k - 1];
             }
-            let cost = covered + (edge(k) + cold) * missed.max(0.0);
+            let cost = covered + (edge(k) + cold) * missed;
             if cost < best.1 {
-                best = (k, cost);
+                best = (k, cost, missed == 0.0);
             }
         }
         best
@@ -290,25 +306,35 @@ impl Learning {
         self.break_even_cost = self.break_even_cost * DECAY + cost_secs(secs, cold, cold);
         self.histogram.decay(DECAY);
         self.histogram.add(secs);
-        self.gaps += 1;
+        // Saturating: a state file may say anything.
+        self.gaps = self.gaps.saturating_add(1);
         self.recompute();
     }
 
     /// Chooses the timeout from the history and the safety net.
     fn recompute(&mut self) {
-        // The safety net: A may exceed B by one cold start at most. The slack
-        // is what lets the learned timeout come back after a fallback (with
-        // none, A - B only decays towards 0 and never reaches it).
-        let slack = self.cold_start_cost.as_secs_f64();
-        if self.gaps == 0 || self.auto_cost > self.break_even_cost + slack {
+        // The safety net: A may exceed λ·B + κ·C. The ratio is what lets
+        // the learned timeout come back soon after a fallback: while
+        // break-even is in force, A − λ·B falls by (λ − 1) times what each
+        // gap costs, instead of waiting for the decay to erase a difference.
+        let cold = self.cold_start_cost.as_secs_f64();
+        let allowed = NET_RATIO * self.break_even_cost + NET_SLACK * cold;
+        if self.gaps == 0 || self.auto_cost > allowed {
             self.timeout = self.cold_start_cost;
             self.source = TimeoutSource::BreakEven;
             return;
         }
-        let (k, _) = self.histogram.best_edge(self.cold_start_cost.as_secs_f64());
+        let (k, _, covers_all) = self.histogram.best_edge(cold);
         // Round up to the millisecond: the timeout still covers the bin.
         let millis = (edge(k) * 1000.0).ceil();
-        self.timeout = clamp(Duration::from_millis(millis as u64));
+        let mut timeout = clamp(Duration::from_millis(millis as u64));
+        // Every gap in the history is covered: nothing says how long the
+        // next one beyond them may be, so wait as long as break-even would.
+        // (In the history this costs nothing: no gap lies in between.)
+        if covers_all {
+            timeout = timeout.max(self.cold_start_cost);
+        }
+        self.timeout = timeout;
         self.source = TimeoutSource::Learned { gaps: self.gaps };
     }
 
@@ -385,9 +411,21 @@ mod tests {
         let mut learning = Learning::new(C);
         for _ in 0..10 {
             learning.observe(secs(8.0));
+            learning.observe(secs(900.0));
         }
         let timeout = learning.timeout().as_secs_f64();
         assert!((8.0..8.0 * 1.045).contains(&timeout), "{timeout}");
+        assert_eq!(learning.source(), TimeoutSource::Learned { gaps: 20 });
+    }
+
+    #[test]
+    fn a_history_with_no_longer_gap_waits_as_long_as_break_even() {
+        // Nothing says how long a gap beyond those seen may be.
+        let mut learning = Learning::new(C);
+        for _ in 0..10 {
+            learning.observe(secs(8.0));
+        }
+        assert_eq!(learning.timeout(), C);
         assert_eq!(learning.source(), TimeoutSource::Learned { gaps: 10 });
     }
 
@@ -423,10 +461,11 @@ mod tests {
         let mut learning = Learning::new(C);
         for _ in 0..50 {
             learning.observe(secs(2.0));
+            learning.observe(secs(900.0));
         }
         assert!(learning.timeout() < secs(2.2));
         let mut fell_back = false;
-        for _ in 0..50 {
+        for _ in 0..200 {
             let gap = learning.timeout() + Duration::from_millis(10);
             learning.observe(gap);
             fell_back |= learning.source() == TimeoutSource::BreakEven;
@@ -438,6 +477,10 @@ mod tests {
     fn sources_read_as_the_status_shows_them() {
         assert_eq!(TimeoutSource::Fixed.to_string(), "fixed");
         assert_eq!(TimeoutSource::BreakEven.to_string(), "auto: break-even");
+        assert_eq!(
+            TimeoutSource::NoState.to_string(),
+            "auto: break-even without a state file"
+        );
         assert_eq!(
             TimeoutSource::Learned { gaps: 1 }.to_string(),
             "auto: learned from 1 gap"
@@ -454,7 +497,7 @@ mod tests {
         for gap in [1.5, 3.0, 3.1, 40.0, 41.0, 5000.0] {
             histogram.add(gap);
         }
-        let (k, cost) = histogram.best_edge(30.0);
+        let (k, cost, _) = histogram.best_edge(30.0);
         for other in 0..=BINS {
             let tau = edge(other);
             let direct: f64 = [1.5, 3.0, 3.1, 40.0, 41.0, 5000.0]
@@ -514,10 +557,11 @@ mod tests {
             prop_assert!(paid <= 2.0 * optimum + 1e-6 * paid, "{paid} > 2 × {optimum}");
         }
 
-        /// The safety net: whatever the gaps, even chosen against the rule,
-        /// the discounted cost of the timeouts in force is at most that of
-        /// break-even plus max(2C, 1 h), hence at most twice the discounted
-        /// optimum plus that constant.
+        /// The safety net: whatever the gaps, even chosen against the rule
+        /// by an adversary who sees the timeout in force, the discounted
+        /// cost of the timeouts in force is at most λ times that of
+        /// break-even plus κ·C + max(C, 1 h − C), hence at most 2λ times
+        /// the discounted optimum plus that constant.
         #[test]
         fn the_safety_net_bound_holds(
             cold_secs in 1u64..=3600,
@@ -542,10 +586,13 @@ mod tests {
                     optimum = optimum * DECAY + g.min(c);
                 }
                 learning.observe(gap);
-                let one_gap = (2.0 * c).max(MAX_TIMEOUT.as_secs_f64());
+                let constant = NET_SLACK * c + c.max(MAX_TIMEOUT.as_secs_f64() - c);
                 let slack = 1e-9 * auto.max(1.0);
-                prop_assert!(auto <= break_even + one_gap + slack, "{auto} > {break_even} + {one_gap}");
-                prop_assert!(auto <= 2.0 * optimum + one_gap + slack);
+                prop_assert!(
+                    auto <= NET_RATIO * break_even + constant + slack,
+                    "{auto} > {NET_RATIO} × {break_even} + {constant}"
+                );
+                prop_assert!(auto <= 2.0 * NET_RATIO * optimum + constant + slack);
             }
         }
 
@@ -560,7 +607,7 @@ mod tests {
             for &gap in &gaps {
                 histogram.add(gap);
             }
-            let (k, cost) = histogram.best_edge(cold);
+            let (k, cost, _) = histogram.best_edge(cold);
             let chosen: f64 = gaps.iter().map(|&g| cost_secs(g, edge(k), cold)).sum();
             prop_assert!((chosen - cost).abs() <= 1e-6 * chosen.max(1.0));
             // The best timeout in hindsight is 1 s or exactly one of the gaps.

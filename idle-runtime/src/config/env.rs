@@ -25,7 +25,9 @@ pub const ENV_MODE: &str = "IDLE_MODE";
 impl Config {
     /// Applies the environment overrides `IDLE_TIMEOUT` (a duration, or
     /// `auto`), `IDLE_STATE`, `IDLE_GRACE`, `PORT` and `IDLE_MODE` of this
-    /// process, and detects the platform when
+    /// process; takes `$STATE_DIRECTORY/idle.state` as the state file when
+    /// systemd sets `STATE_DIRECTORY` (a unit with `StateDirectory=`) and
+    /// no state file is given; and detects the platform when
     /// `IDLE_MODE` is unset (see [`IdleMode`] and the crate docs, "Platforms").
     ///
     /// # Errors
@@ -50,6 +52,8 @@ impl Config {
         }
         if let Some(value) = lookup(ENV_STATE) {
             self.state = Some(parse_state(value)?);
+        } else if self.state.is_none() {
+            self.state = state_directory(&lookup);
         }
         if let Some(value) = lookup(ENV_GRACE) {
             self.grace = parse_duration(ENV_GRACE, value)?;
@@ -112,6 +116,22 @@ fn parse_state(value: OsString) -> Result<PathBuf, ConfigError> {
         });
     }
     Ok(path)
+}
+
+/// The environment variable systemd sets for a unit with `StateDirectory=`:
+/// the default place of the adaptive timeout's state file.
+const ENV_STATE_DIRECTORY: &str = "STATE_DIRECTORY";
+
+/// The state file's name in `$STATE_DIRECTORY`.
+const STATE_FILE_NAME: &str = "idle.state";
+
+/// `$STATE_DIRECTORY/idle.state`, under systemd with `StateDirectory=`
+/// (the first directory, if it lists several); `None` without it, or if it
+/// is not an absolute path.
+fn state_directory(lookup: &impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let value = lookup(ENV_STATE_DIRECTORY)?;
+    let first = std::env::split_paths(&value).next()?;
+    first.is_absolute().then(|| first.join(STATE_FILE_NAME))
 }
 
 /// `PORT`: a port number, written plainly.
@@ -297,6 +317,31 @@ mod tests {
             with_env(&[("PORT", "0")]).unwrap().addr,
             "0.0.0.0:0".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn systemd_state_directory_is_the_default_state_path() {
+        let config = with_env(&[
+            ("IDLE_TIMEOUT", "auto"),
+            ("STATE_DIRECTORY", "/var/lib/app"),
+        ])
+        .unwrap();
+        assert_eq!(config.state, Some(PathBuf::from("/var/lib/app/idle.state")));
+        let first = with_env(&[("STATE_DIRECTORY", "/var/lib/a:/var/lib/b")]).unwrap();
+        assert_eq!(first.state, Some(PathBuf::from("/var/lib/a/idle.state")));
+        // IDLE_STATE, or a path given in code, wins; a relative one is no default.
+        let explicit = with_env(&[
+            ("IDLE_STATE", "/srv/idle.state"),
+            ("STATE_DIRECTORY", "/var/lib/app"),
+        ])
+        .unwrap();
+        assert_eq!(explicit.state, Some(PathBuf::from("/srv/idle.state")));
+        let coded = Config::default()
+            .with_state("/srv/coded.state")
+            .apply_env_from(|name| (name == "STATE_DIRECTORY").then(|| "/var/lib/app".into()))
+            .unwrap();
+        assert_eq!(coded.state, Some(PathBuf::from("/srv/coded.state")));
+        assert_eq!(with_env(&[("STATE_DIRECTORY", "app")]).unwrap().state, None);
     }
 
     #[test]

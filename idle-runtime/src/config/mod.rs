@@ -4,7 +4,7 @@
 //! |-----------|------------------|------------------------------------------|
 //! | `timeout` | 30 s             | `IDLE_TIMEOUT` (duration or `auto`)      |
 //! | `auto_timeout` | off         | `IDLE_TIMEOUT=auto`                      |
-//! | `state`   | none             | `IDLE_STATE` (absolute path)             |
+//! | `state`   | none; `$STATE_DIRECTORY/idle.state` under systemd | `IDLE_STATE` (absolute path) |
 //! | `grace`   | 10 s             | `IDLE_GRACE` (duration)                  |
 //! | `addr`    | `0.0.0.0:8080`   | `PORT` replaces the port (0 to 65535); ignored, with a warning, for a Unix socket |
 //! | `ignore`  | none             | none                                     |
@@ -105,7 +105,10 @@ pub struct Config {
     pub auto_timeout: Option<AutoTimeout>,
     /// Where the adaptive timeout keeps what it has learned across
     /// restarts; used only with [`auto_timeout`](Config::auto_timeout).
-    /// Default none (history lives in memory).
+    /// Default none, and then the adaptive timeout learns nothing and is
+    /// break-even (see [`adaptive`](crate::adaptive)); under systemd with
+    /// `StateDirectory=`, [`apply_env`](Config::apply_env) sets it to
+    /// `$STATE_DIRECTORY/idle.state`.
     pub state: Option<PathBuf>,
     /// The longest drain once shutdown has started. Default 10 s.
     pub grace: Duration,

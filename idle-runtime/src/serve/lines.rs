@@ -53,6 +53,12 @@ pub(super) fn listening(event: &Listening<'_>) {
         IdleMode::Exit if timeout_source == TimeoutSource::Fixed => {
             format!("idle timeout {timeout}")
         }
+        // Without a state file, learning would last one run: say how to keep it.
+        IdleMode::Exit if timeout_source == TimeoutSource::NoState => format!(
+            "idle timeout {timeout} ({timeout_source}: what auto learns would last one run, \
+             so it keeps break-even; to learn across restarts, set `state` or IDLE_STATE to a \
+             file on a persistent volume (a Fly volume), or run under systemd with StateDirectory=)"
+        ),
         IdleMode::Exit => format!("idle timeout {timeout} ({timeout_source})"),
         IdleMode::DrainOnly => "no idle exit (drain-only)".to_owned(),
     };

@@ -3,10 +3,12 @@
 //! adaptive with its state file), for the watchdog.
 //!
 //! Read by status queries, the watchdog and the exit, never on the request
-//! path. The one thing the request path does for the adaptive timeout,
-//! recording an idle gap when the count leaves zero, is in `Tracker::begin`.
+//! path. What the request path does for the adaptive timeout, noting an
+//! idle gap when the count leaves zero and committing it when an activity
+//! counts, is in `Tracker::begin` and its neighbours.
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -30,13 +32,52 @@ impl Tracker {
     /// fixed, or adaptive (reading the state file, if any).
     pub(crate) fn set_serving(&self, serving: Serving, config: &Config) {
         match &config.auto_timeout {
-            Some(auto) => self
-                .inner
-                .timeout
-                .set_auto(auto.cold_start_cost, config.state.clone()),
+            Some(auto) => {
+                let cost = auto.cold_start_cost;
+                self.inner.timeout.set_auto(cost, config.state.clone());
+                if let Some(path) = &config.state {
+                    self.read_state(path.clone(), cost);
+                }
+            }
             None => self.inner.timeout.set_fixed(config.timeout),
         }
         *self.inner.serving.lock().unwrap_or_else(|e| e.into_inner()) = Some(serving);
+    }
+
+    /// Reads the state file on a thread of its own, so that no start waits
+    /// on it and no serving thread blocks on the file system; the timeout
+    /// is break-even until it has been read. The thread is detached: an
+    /// exit never waits for it either.
+    fn read_state(&self, path: PathBuf, cold_start_cost: Duration) {
+        let started = SystemTime::now();
+        let tracker = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("idle-state".to_owned())
+            .spawn(move || {
+                let read = crate::adaptive::read_state(&path, cold_start_cost);
+                tracker.inner.timeout.state_read(read, started);
+            });
+        if let Err(error) = spawned {
+            self.inner.timeout.state_read(
+                Err(crate::adaptive::Unusable {
+                    warning: format!(
+                        "cannot start a thread to read the state file: {error}; \
+                         starting with no history"
+                    ),
+                    leave_alone: true,
+                }),
+                started,
+            );
+        }
+    }
+
+    /// Waits (blocking, bounded) until the state file has been read.
+    #[cfg(test)]
+    pub(crate) fn wait_state_read(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.inner.timeout.is_reading_state() && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+        }
     }
 
     /// What the server using this tracker serves with, or `None` before it
