@@ -1,0 +1,97 @@
+"""Instructions per unit of work under valgrind's callgrind, for every row
+of the matrix: deterministic, so other load on the machine does not move
+them, as it moves throughput and CPU time.
+
+Each server runs twice per row under callgrind, with one tokio worker
+(TOKIO_WORKER_THREADS=1: callgrind runs one thread at a time anyway, and
+with two workers which of them picks up a request, parks or steals depends
+on timing), serving N1 and then N2 units of the row's work after one `GET /`
+that says it is up; the difference of the two totals divided by N2 − N1 is
+the cost of one unit, with startup, connection setup and shutdown cancelled
+out. The output of the N2 run is kept (target/bench/callgrind/) for
+`callgrind_annotate`."""
+
+import os
+import re
+import signal
+
+from .client import wait_200
+from .load import client, h2load
+from .servers import Server, free_port, log, stop, wait_exit
+
+MIB = 1 << 20
+
+
+class Row:
+    """One row: what a unit of work is and how the load sends N of them."""
+
+    def __init__(self, key, label, counts, load, command):
+        self.key, self.label, self.counts, self.load, self.command = key, label, counts, load, command
+
+
+ROWS = [
+    Row("h1_get", "HTTP/1.1 GET `/`", (1000, 6000),
+        lambda port, n: h2load(port, "/", n, 4, 1, h1=True), "h2load --h1 -c4 -m1 /"),
+    Row("h2_get", "HTTP/2 GET `/`", (1000, 6000),
+        lambda port, n: h2load(port, "/", n, 4, 10), "h2load -c4 -m10 /"),
+    Row("h2_body", "HTTP/2, a 1 MiB buffered body (`Bytes`)", (100, 600),
+        lambda port, n: h2load(port, f"/bytes/{MIB}", n, 1, 1), f"h2load -c1 -m1 /bytes/{MIB}"),
+    Row("h1_body", "HTTP/1.1, a 1 MiB buffered body", (200, 1200),
+        lambda port, n: h2load(port, f"/bytes/{MIB}", n, 1, 1, h1=True), f"h2load --h1 -c1 -m1 /bytes/{MIB}"),
+    Row("h1_stream", "HTTP/1.1, a streamed body of 256 × 4 KiB", (100, 600),
+        lambda port, n: h2load(port, "/stream/256/4096", n, 1, 1, h1=True), "h2load --h1 -c1 -m1 /stream/256/4096"),
+    Row("h2_stream", "HTTP/2, the same streamed body", (40, 240),
+        lambda port, n: h2load(port, "/stream/256/4096", n, 1, 1), "h2load -c1 -m1 /stream/256/4096"),
+    Row("ws", "WebSocket echo, per 16-byte message", (500, 3000),
+        lambda port, n: client("ws", port, n), "bench-client ws (one connection, one message at a time)"),
+    Row("new_conn", "a new connection per request (HTTP/1.1 `GET /`; the client closes)", (500, 3000),
+        lambda port, n: client("connections", port, n), "bench-client connections (one after another)"),
+    Row("new_conn_close", "a new connection per request, `Connection: close` (the server closes)", (500, 3000),
+        lambda port, n: client("connections-close", port, n), "bench-client connections-close"),
+]
+QUICK_COUNTS = {"h2_stream": (5, 25), "h2_body": (10, 60)}
+
+
+def instructions(servers, rows, out_dir, quick=False):
+    """Returns {row key: {"per_unit": {server key: instructions}, "totals": …, "counts": …}}."""
+    os.makedirs(out_dir, exist_ok=True)
+    results = {}
+    for row in rows:
+        counts = row.counts
+        if quick:
+            counts = QUICK_COUNTS.get(row.key, (counts[0] // 10, counts[1] // 10))
+        totals = {s.key: {} for s in servers}
+        for count in counts:
+            for server in servers:
+                path = os.path.join(out_dir, f"{row.key}.{server.key}.{count}.out")
+                totals[server.key][count] = total_instructions(server, row, count, path)
+        low, high = counts
+        per_unit = {k: (v[high] - v[low]) / (high - low) for k, v in totals.items()}
+        results[row.key] = {"per_unit": per_unit, "totals": totals, "counts": list(counts)}
+        log(f"callgrind {row.key}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per_unit.items())
+            + f" instructions per unit ({high} − {low} units)")
+    return results
+
+
+def total_instructions(server, row, count, out_path):
+    """Instructions the server executes, start to exit, serving count units."""
+    wrapped = Server(
+        server.key,
+        server.label,
+        ["valgrind", "--tool=callgrind", "--fair-sched=yes", f"--callgrind-out-file={out_path}"] + server.argv,
+        server.env,
+    )
+    port = free_port()
+    process = wrapped.spawn(port, {"IDLE_TIMEOUT": "10m", "TOKIO_WORKER_THREADS": "1"})
+    try:
+        wait_200(process, port, limit_s=60)
+        row.load(port, count)
+        process.send_signal(signal.SIGINT)
+        wait_exit(process, 60)
+    finally:
+        stop(process)
+    with open(out_path) as out:
+        match = re.search(r"^(?:summary|totals): (\d+)", out.read(), re.M)
+    if not match:
+        raise RuntimeError(f"no totals in {out_path}")
+    return int(match.group(1))
