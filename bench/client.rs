@@ -129,7 +129,11 @@ async fn connections_close(addr: SocketAddr, count: u64) -> Result<(), Error> {
         response.clear();
         tcp.read_to_end(&mut response).await?;
         if !response.starts_with(b"HTTP/1.1 200") {
-            return Err(format!("unexpected response {:?}", String::from_utf8_lossy(&response)).into());
+            return Err(format!(
+                "unexpected response {:?}",
+                String::from_utf8_lossy(&response)
+            )
+            .into());
         }
     }
     Ok(())
@@ -156,7 +160,8 @@ async fn hold(addr: SocketAddr, count: u64) -> Result<(), Error> {
 async fn open_keep_alive(addr: SocketAddr) -> Result<TcpStream, Error> {
     let mut tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n").await?;
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .await?;
     // The response to `GET /` ends with its body, `hello`.
     let mut response = Vec::new();
     let mut buffer = [0; 1024];
@@ -183,7 +188,8 @@ async fn download(addr: SocketAddr, size: u64, limit: Duration) -> Result<(), Er
         .await?;
     let connection = tokio::spawn(connection);
     sender.ready().await?;
-    let request = hyper::Request::get(format!("http://bench/bytes/{size}")).body(Empty::<Bytes>::new())?;
+    let request =
+        hyper::Request::get(format!("http://bench/bytes/{size}")).body(Empty::<Bytes>::new())?;
     let started = Instant::now();
     let mut received = 0u64;
     let read = async {

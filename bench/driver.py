@@ -92,6 +92,19 @@ def arguments():
     return parser.parse_args()
 
 
+def rewrite(path, out):
+    """Writes RESULTS.md again from a run's raw data (after a change to
+    figures.py or report.py): `python3 bench/driver.py --rewrite bench/results.json`."""
+    with open(path) as raw:
+        data = json.load(raw)
+    data["figures"] = figures.compute(data)
+    report.write(os.path.join(out, "RESULTS.md"), data, data["figures"])
+    with open(path, "w") as raw:
+        json.dump(data, raw, indent=1)
+    print("\n".join(report.matrix_table(data, data["figures"])))
+    print(data["figures"]["worst_line"])
+
+
 def plan(args):
     """How many rounds and runs of each measurement."""
     if args.quick:
@@ -198,6 +211,9 @@ def chart(path, data):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--rewrite":
+        rewrite(sys.argv[2], os.path.dirname(sys.argv[2]) or ".")
+        return
     args = arguments()
     if not args.matrix_only and not (args.bare_h1 and args.seed_python and args.seed_app):
         sys.exit("driver: --bare-h1, --seed-python and --seed-app are needed unless --matrix-only")

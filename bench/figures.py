@@ -59,8 +59,13 @@ def matrix(data):
     for key, r in data["instructions"].items():
         bare, idle = r["per_unit"]["bare"], r["per_unit"]["idle"]
         low, high = r["counts"]
+        note = f"{data['rows'][key]['command']}; {high:,} − {low:,} units"
+        if len(r["repeats"]["bare"]) > 1:
+            note += f"; median of {len(r['repeats']['bare'])} pairs of runs (" + ", ".join(
+                f"{s} {min(v):,.0f}–{max(v):,.0f}" for s, v in (("bare", r["repeats"]["bare"]), ("ours", r["repeats"]["idle"]))
+            ) + ")"
         rows.append(row(key, "instructions", data["rows"][key]["label"], "instructions", bare, idle, idle / bare,
-                        INSTRUCTIONS_AT_MOST, note=f"{data['rows'][key]['command']}; {high:,} − {low:,} units"))
+                        INSTRUCTIONS_AT_MOST, note=note))
     rss = data["keepalive_rss"]
     bare, idle = (statistics.median(rss["bytes"][k]) for k in ("bare", "idle"))
     rows.append(row("rss", "rss", f"RSS per idle keep-alive connection ({rss['connections']:,} open)", "bytes",

@@ -127,8 +127,9 @@ def matrix_section(data, f):
         "divided by N2 − N1, so that startup, connection setup and shutdown cancel out; deterministic, so "
         "other load on the machine does not move them. h2load sends the HTTP requests (its windows are "
         "2^30 − 1 bytes, so flow control never waits); `bench-client` (`bench/client.rs`) the WebSocket "
-        "messages, the new connections and the downloads. The callgrind output of each N2 run is kept in "
-        "`target/bench/callgrind/ROW.SERVER.N2.out` for `callgrind_annotate`.",
+        "messages, the new connections and the downloads. The callgrind output of both runs is kept in "
+        "`target/bench/callgrind/ROW.SERVER.N.out` for `callgrind_annotate`; `python3 bench/annotate.py ROW` "
+        "gives, per function, the instructions per unit of bare axum and of ours and the difference.",
         "",
         *matrix_table(data, f),
         "",

@@ -78,7 +78,10 @@ async fn events(Path(n): Path<usize>) -> Response {
         if sent > 0 {
             tokio::task::yield_now().await;
         }
-        Some((Ok::<_, Infallible>(Bytes::from_static(b"data: tick\n\n")), sent + 1))
+        Some((
+            Ok::<_, Infallible>(Bytes::from_static(b"data: tick\n\n")),
+            sent + 1,
+        ))
     });
     Body::from_stream(events).into_response()
 }

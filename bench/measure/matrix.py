@@ -8,12 +8,15 @@ with two workers which of them picks up a request, parks or steals depends
 on timing), serving N1 and then N2 units of the row's work after one `GET /`
 that says it is up; the difference of the two totals divided by N2 − N1 is
 the cost of one unit, with startup, connection setup and shutdown cancelled
-out. The output of the N2 run is kept (target/bench/callgrind/) for
-`callgrind_annotate`."""
+out. The output of both runs is kept (target/bench/callgrind/ROW.SERVER.N.out,
+of the last pair for repeated rows) for `callgrind_annotate` and
+bench/annotate.py."""
 
+import glob
 import os
 import re
 import signal
+import statistics
 
 from .client import wait_200
 from .load import client, h2load
@@ -23,10 +26,16 @@ MIB = 1 << 20
 
 
 class Row:
-    """One row: what a unit of work is and how the load sends N of them."""
+    """One row: what a unit of work is and how the load sends N of them.
 
-    def __init__(self, key, label, counts, load, command):
+    repeat: how many times the pair of runs is made, the figure being the
+    median: a new connection per request depends on timing (whether the
+    client's FIN is already there when the server reads again, how many
+    times the worker parks), and swung by ±5% from one pair to the next."""
+
+    def __init__(self, key, label, counts, load, command, repeat=1):
         self.key, self.label, self.counts, self.load, self.command = key, label, counts, load, command
+        self.repeat = repeat
 
 
 ROWS = [
@@ -45,31 +54,39 @@ ROWS = [
     Row("ws", "WebSocket echo, per 16-byte message", (500, 3000),
         lambda port, n: client("ws", port, n), "bench-client ws (one connection, one message at a time)"),
     Row("new_conn", "a new connection per request (HTTP/1.1 `GET /`; the client closes)", (500, 3000),
-        lambda port, n: client("connections", port, n), "bench-client connections (one after another)"),
+        lambda port, n: client("connections", port, n), "bench-client connections (one after another)", repeat=3),
     Row("new_conn_close", "a new connection per request, `Connection: close` (the server closes)", (500, 3000),
-        lambda port, n: client("connections-close", port, n), "bench-client connections-close"),
+        lambda port, n: client("connections-close", port, n), "bench-client connections-close", repeat=3),
 ]
 QUICK_COUNTS = {"h2_stream": (5, 25), "h2_body": (10, 60)}
 
 
 def instructions(servers, rows, out_dir, quick=False):
-    """Returns {row key: {"per_unit": {server key: instructions}, "totals": …, "counts": …}}."""
+    """Returns {row key: {"per_unit": {server key: instructions}, "repeats": …, "counts": …}}."""
     os.makedirs(out_dir, exist_ok=True)
     results = {}
     for row in rows:
         counts = row.counts
         if quick:
             counts = QUICK_COUNTS.get(row.key, (counts[0] // 10, counts[1] // 10))
-        totals = {s.key: {} for s in servers}
-        for count in counts:
-            for server in servers:
-                path = os.path.join(out_dir, f"{row.key}.{server.key}.{count}.out")
-                totals[server.key][count] = total_instructions(server, row, count, path)
         low, high = counts
-        per_unit = {k: (v[high] - v[low]) / (high - low) for k, v in totals.items()}
-        results[row.key] = {"per_unit": per_unit, "totals": totals, "counts": list(counts)}
+        # Only this run's files, so that bench/annotate.py finds the right two.
+        for old in glob.glob(os.path.join(out_dir, f"{row.key}.*.out")):
+            os.remove(old)
+        repeats = {s.key: [] for s in servers}
+        for _ in range(row.repeat):
+            totals = {s.key: {} for s in servers}
+            for count in counts:
+                for server in servers:
+                    path = os.path.join(out_dir, f"{row.key}.{server.key}.{count}.out")
+                    totals[server.key][count] = total_instructions(server, row, count, path)
+            for key, total in totals.items():
+                repeats[key].append((total[high] - total[low]) / (high - low))
+        per_unit = {k: statistics.median(v) for k, v in repeats.items()}
+        results[row.key] = {"per_unit": per_unit, "repeats": repeats, "counts": list(counts)}
         log(f"callgrind {row.key}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per_unit.items())
-            + f" instructions per unit ({high} − {low} units)")
+            + f" instructions per unit ({high} − {low} units"
+            + (f", median of {row.repeat} pairs of runs)" if row.repeat > 1 else ")"))
     return results
 
 
