@@ -53,12 +53,22 @@ def row(key, group, label, unit, bare, idle, ratio, target, at_most=True, note="
             "margin": ratio / target if at_most else target / ratio}
 
 
+def failed(key, group, label, target, error):
+    """A row whose measurement failed: missed, and the worst of all."""
+    return {"key": key, "group": group, "label": label, "unit": "failed", "bare": None, "idle": None,
+            "ratio": float("inf"), "target": target, "at_most": True, "met": False,
+            "note": "FAILED: " + error.splitlines()[-1][:300] if error else "FAILED", "margin": float("inf")}
+
+
 def matrix(data):
     """The rows of the matrix, in the order of the table."""
     rows = []
     for key, r in data["instructions"].items():
-        bare, idle = r["per_unit"]["bare"], r["per_unit"]["idle"]
         low, high = r["counts"]
+        if "error" in r:
+            rows.append(failed(key, "instructions", data["rows"][key]["label"], INSTRUCTIONS_AT_MOST, r["error"]))
+            continue
+        bare, idle = r["per_unit"]["bare"], r["per_unit"]["idle"]
         note = f"{data['rows'][key]['command']}; {high:,} − {low:,} units"
         if len(r["repeats"]["bare"]) > 1:
             note += f"; median of {len(r['repeats']['bare'])} pairs of runs (" + ", ".join(
@@ -82,9 +92,12 @@ def matrix(data):
         bare = [r["seconds"] for r in servers["bare"]]
         idle = [r["seconds"] for r in servers["idle"]]
         unfinished = sum(not r["complete"] for r in servers["idle"] + servers["bare"])
+        errors = [r["error"] for r in servers["idle"] + servers["bare"] if r.get("error")]
         note = f"median of {len(bare)} alternating rounds"
         if unfinished:
             note += f"; {unfinished} did not finish within {limit} s and count as {limit} s (a lower bound)"
+        if errors:
+            note += f"; {len(errors)} failed: {errors[0].splitlines()[-1][:200]}"
         rows.append(row(f"download_{size}", "download", DOWNLOAD_LABELS[size], "s", statistics.median(bare),
                         statistics.median(idle), paired_ratio(idle, bare), DOWNLOAD_AT_MOST, note=note))
     return rows
@@ -192,6 +205,8 @@ def worst_line(f, quick):
     w, t = f["worst"], f["targets"]
     sign = "≤" if w["at_most"] else "≥"
     verdict = "met" if w["met"] else "missed"
+    if w["unit"] == "failed":
+        return f"worst ratio against its target: {w['label']}: the measurement FAILED · {t['met']} of {t['n']} targets met"
     line = (
         f"worst ratio against its target: {w['label']}: {w['ratio']:.3f}× bare axum "
         f"(target {sign} {w['target']:.2f}×: {verdict}) · {t['met']} of {t['n']} targets met"

@@ -90,6 +90,8 @@ def provenance(data, f):
 
 
 def fmt_value(value, unit):
+    if value is None:
+        return "failed"
     if unit == "instructions":
         return f"{value:,.0f}"
     if unit == "bytes":
@@ -113,7 +115,8 @@ def matrix_table(data, f):
         sign = "≤" if r["at_most"] else "≥"
         lines.append(
             f"| {r['label']} | {fmt_value(r['bare'], r['unit'])} | {fmt_value(r['idle'], r['unit'])} | "
-            f"{r['ratio']:.3f} | {sign} {r['target']:.2f} | {verdict(r['met'])} | {r['note']} |"
+            f"{'—' if r['unit'] == 'failed' else format(r['ratio'], '.3f')} | {sign} {r['target']:.2f} | "
+            f"{verdict(r['met'])} | {r['note']} |"
         )
     return lines
 

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import statistics
+import subprocess
 
 from .client import wait_200
 from .load import client, h2load
@@ -74,14 +75,20 @@ def instructions(servers, rows, out_dir, quick=False):
         for old in glob.glob(os.path.join(out_dir, f"{row.key}.*.out")):
             os.remove(old)
         repeats = {s.key: [] for s in servers}
-        for _ in range(row.repeat):
-            totals = {s.key: {} for s in servers}
-            for count in counts:
-                for server in servers:
-                    path = os.path.join(out_dir, f"{row.key}.{server.key}.{count}.out")
-                    totals[server.key][count] = total_instructions(server, row, count, path)
-            for key, total in totals.items():
-                repeats[key].append((total[high] - total[low]) / (high - low))
+        try:
+            for _ in range(row.repeat):
+                totals = {s.key: {} for s in servers}
+                for count in counts:
+                    for server in servers:
+                        path = os.path.join(out_dir, f"{row.key}.{server.key}.{count}.out")
+                        totals[server.key][count] = total_instructions(server, row, count, path)
+                for key, total in totals.items():
+                    repeats[key].append((total[high] - total[low]) / (high - low))
+        except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+            # A server that fails a row fails that row, not the whole run.
+            results[row.key] = {"error": str(error).strip()[-2000:], "counts": list(counts)}
+            log(f"callgrind {row.key}: FAILED: {str(error).strip()[:500]}")
+            continue
         per_unit = {k: statistics.median(v) for k, v in repeats.items()}
         results[row.key] = {"per_unit": per_unit, "repeats": repeats, "counts": list(counts)}
         log(f"callgrind {row.key}: " + ", ".join(f"{k} {v:,.0f}" for k, v in per_unit.items())
