@@ -4,7 +4,8 @@
 //! ```text
 //! bench-client ws PORT MESSAGES        WebSocket echo: MESSAGES messages of 16 bytes, one at a time
 //! bench-client connections PORT COUNT  COUNT GET / requests, each on a new connection that
-//!                                      the client closes after the response
+//!                                      the client closes after the response (then waits for
+//!                                      the server to close too)
 //! bench-client connections-close PORT COUNT
 //!                                      the same with `Connection: close`: the server closes
 //! bench-client hold PORT COUNT         COUNT keep-alive connections, one GET / each, then held
@@ -109,10 +110,17 @@ async fn ws(addr: SocketAddr, messages: u64) -> Result<(), Error> {
 }
 
 /// `count` requests `GET /`, each on a new connection that the client
-/// closes once it has the response, as curl does.
+/// closes once it has the response, as curl does. The client waits for the
+/// server's close before the next connection, so that one connection's end
+/// never overlaps the next one's start (which made the count depend on
+/// timing).
 async fn connections(addr: SocketAddr, count: u64) -> Result<(), Error> {
+    let mut rest = Vec::new();
     for _ in 0..count {
-        drop(open_keep_alive(addr).await?);
+        let mut tcp = open_keep_alive(addr).await?;
+        tcp.shutdown().await?;
+        rest.clear();
+        tcp.read_to_end(&mut rest).await?;
     }
     Ok(())
 }

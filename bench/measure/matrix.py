@@ -30,9 +30,12 @@ class Row:
     """One row: what a unit of work is and how the load sends N of them.
 
     repeat: how many times the pair of runs is made, the figure being the
-    median: a new connection per request depends on timing (whether the
-    client's FIN is already there when the server reads again, how many
-    times the worker parks), and swung by ±5% from one pair to the next."""
+    median: a new connection per request depends more on timing than
+    keep-alive traffic (whether the client's FIN is already there when the
+    server reads again, how often the worker parks). bench-client waits for
+    the server's close before it opens the next connection; when it did not,
+    one connection's end overlapped the next one's start and the figure swung
+    by up to 20% from one pair of runs to the next; now by about 1%."""
 
     def __init__(self, key, label, counts, load, command, repeat=1):
         self.key, self.label, self.counts, self.load, self.command = key, label, counts, load, command
@@ -54,7 +57,7 @@ ROWS = [
         lambda port, n: h2load(port, "/stream/256/4096", n, 1, 1), "h2load -c1 -m1 /stream/256/4096"),
     Row("ws", "WebSocket echo, per 16-byte message", (500, 3000),
         lambda port, n: client("ws", port, n), "bench-client ws (one connection, one message at a time)"),
-    Row("new_conn", "a new connection per request (HTTP/1.1 `GET /`; the client closes)", (500, 3000),
+    Row("new_conn", "a new connection per request (HTTP/1.1 `GET /`; the client closes first)", (500, 3000),
         lambda port, n: client("connections", port, n), "bench-client connections (one after another)", repeat=3),
     Row("new_conn_close", "a new connection per request, `Connection: close` (the server closes)", (500, 3000),
         lambda port, n: client("connections-close", port, n), "bench-client connections-close", repeat=3),
