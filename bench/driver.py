@@ -88,6 +88,12 @@ def arguments():
     parser.add_argument("--work", required=True, help="directory for callgrind's output files")
     parser.add_argument("--quick", action="store_true", help="a short smoke run; figures not meaningful")
     parser.add_argument("--matrix-only", action="store_true", help="skip wrk, cold start, exit and seed design")
+    parser.add_argument(
+        "--only",
+        help="comma-separated parts of the matrix to measure, implying --matrix-only: row keys of "
+        "measure/matrix.py (h1_get, h2_get, h2_body, h1_body, h1_stream, h2_stream, ws, new_conn, "
+        "new_conn_close), rss, cpu (with the socket options), download",
+    )
     parser.add_argument("--started", type=float, default=time.time(), help="epoch seconds the run began")
     return parser.parse_args()
 
@@ -130,23 +136,30 @@ def measure(args, p):
         "descriptions": DESCRIPTIONS,
         "plan": p,
         "quick": args.quick,
+        "only": args.only,
         "rows": {row.key: {"label": row.label, "command": row.command} for row in ROWS},
     }
     load_start = loadavg()
-    log("instructions per unit of work under callgrind: bare and idle, one tokio worker")
-    data["instructions"] = instructions([bare, idle], ROWS, os.path.join(args.work, "callgrind"), args.quick)
-    log(f"RSS per idle keep-alive connection: {p['connections']:,} open, {p['rss_rounds']} rounds")
-    data["keepalive_rss"] = {"connections": p["connections"],
-                             "bytes": rss_per_connection([bare, idle], p["rss_rounds"], p["connections"])}
-    log(f"server CPU per request: {p['cpu_rounds']} rounds of {p['cpu_requests']:,} GETs per server")
-    data["cpu"] = {"requests": p["cpu_requests"],
-                   "rounds": cpu_per_request([bare, idle, bare_nagle], p["cpu_rounds"], p["cpu_requests"])}
-    log("small streamed responses, with and without TCP_NODELAY")
-    data["events"] = {"requests": p["event_requests"],
-                      "us": event_latency([bare, bare_nagle, idle], p["event_requests"])}
-    log("flow-controlled HTTP/2 downloads")
-    data["downloads"] = {"limit_s": p["download_limit_s"],
-                         "rounds": downloads([bare, idle], p["downloads"], p["download_limit_s"])}
+    only = set(args.only.split(",")) if args.only else None
+    rows = [row for row in ROWS if only is None or row.key in only]
+    if rows:
+        log("instructions per unit of work under callgrind: bare and idle, one tokio worker")
+        data["instructions"] = instructions([bare, idle], rows, os.path.join(args.work, "callgrind"), args.quick)
+    if only is None or "rss" in only:
+        log(f"RSS per idle keep-alive connection: {p['connections']:,} open, {p['rss_rounds']} rounds")
+        data["keepalive_rss"] = {"connections": p["connections"],
+                                 "bytes": rss_per_connection([bare, idle], p["rss_rounds"], p["connections"])}
+    if only is None or "cpu" in only:
+        log(f"server CPU per request: {p['cpu_rounds']} rounds of {p['cpu_requests']:,} GETs per server")
+        data["cpu"] = {"requests": p["cpu_requests"],
+                       "rounds": cpu_per_request([bare, idle, bare_nagle], p["cpu_rounds"], p["cpu_requests"])}
+        log("small streamed responses, with and without TCP_NODELAY")
+        data["events"] = {"requests": p["event_requests"],
+                          "us": event_latency([bare, bare_nagle, idle], p["event_requests"])}
+    if only is None or "download" in only:
+        log("flow-controlled HTTP/2 downloads")
+        data["downloads"] = {"limit_s": p["download_limit_s"],
+                             "rounds": downloads([bare, idle], p["downloads"], p["download_limit_s"])}
     if not args.matrix_only:
         data.update(classic(args, p, bare, idle))
     data["loadavg"] = [load_start, loadavg()]
@@ -215,6 +228,13 @@ def main():
         rewrite(sys.argv[2], os.path.dirname(sys.argv[2]) or ".")
         return
     args = arguments()
+    if args.only:
+        known = {row.key for row in ROWS} | {"rss", "cpu", "download"}
+        unknown = set(args.only.split(",")) - known
+        if unknown:
+            sys.exit(f"driver: --only: unknown part(s) {', '.join(sorted(unknown))}; expected some of "
+                     f"{', '.join(sorted(known))}")
+        args.matrix_only = True
     if not args.matrix_only and not (args.bare_h1 and args.seed_python and args.seed_app):
         sys.exit("driver: --bare-h1, --seed-python and --seed-app are needed unless --matrix-only")
     for tool in ("h2load", "valgrind") + (() if args.matrix_only else ("wrk", "hyperfine")):
@@ -228,8 +248,10 @@ def main():
         json.dump(data, out, indent=1)
     if "cold_start" in data:
         chart(os.path.join(args.out, "chart.svg"), data)
-    print(f"== done in {data['elapsed_s']:.0f} s: bench/RESULTS.md, bench/results.json"
-          + ("" if args.matrix_only else ", bench/chart.svg"))
+    written = [os.path.join(args.out, name) for name in ("RESULTS.md", "results.json")]
+    if not args.matrix_only:
+        written.append(os.path.join(args.out, "chart.svg"))
+    print(f"== done in {data['elapsed_s']:.0f} s: {', '.join(written)}")
     print()
     print("\n".join(report.matrix_table(data, data["figures"])))
     print(data["figures"]["worst_line"])

@@ -63,7 +63,7 @@ def failed(key, group, label, target, error):
 def matrix(data):
     """The rows of the matrix, in the order of the table."""
     rows = []
-    for key, r in data["instructions"].items():
+    for key, r in data.get("instructions", {}).items():
         low, high = r["counts"]
         if "error" in r:
             rows.append(failed(key, "instructions", data["rows"][key]["label"], INSTRUCTIONS_AT_MOST, r["error"]))
@@ -76,19 +76,20 @@ def matrix(data):
             ) + ")"
         rows.append(row(key, "instructions", data["rows"][key]["label"], "instructions", bare, idle, idle / bare,
                         INSTRUCTIONS_AT_MOST, note=note))
-    rss = data["keepalive_rss"]
-    bare, idle = (statistics.median(rss["bytes"][k]) for k in ("bare", "idle"))
-    rows.append(row("rss", "rss", f"RSS per idle keep-alive connection ({rss['connections']:,} open)", "bytes",
-                    bare, idle, idle / bare, RSS_PER_CONNECTION_AT_MOST,
-                    note=f"median of {len(rss['bytes']['bare'])} rounds"))
-    for protocol, servers in data["cpu"]["rounds"].items():
+    if "keepalive_rss" in data:
+        rss = data["keepalive_rss"]
+        bare, idle = (statistics.median(rss["bytes"][k]) for k in ("bare", "idle"))
+        rows.append(row("rss", "rss", f"RSS per idle keep-alive connection ({rss['connections']:,} open)",
+                        "bytes", bare, idle, idle / bare, RSS_PER_CONNECTION_AT_MOST,
+                        note=f"median of {len(rss['bytes']['bare'])} rounds"))
+    for protocol, servers in data.get("cpu", {}).get("rounds", {}).items():
         bare = [r["cpu_us"] for r in servers["bare"]]
         idle = [r["cpu_us"] for r in servers["idle"]]
         rows.append(row(f"cpu_{protocol}", "cpu", CPU_LABELS[protocol], "µs", statistics.median(bare),
                         statistics.median(idle), paired_ratio(idle, bare), CPU_AT_MOST,
                         note=f"{data['cpu']['requests']:,} requests, median of {len(bare)} alternating rounds"))
-    limit = data["downloads"]["limit_s"]
-    for size, servers in data["downloads"]["rounds"].items():
+    limit = data.get("downloads", {}).get("limit_s")
+    for size, servers in data.get("downloads", {}).get("rounds", {}).items():
         bare = [r["seconds"] for r in servers["bare"]]
         idle = [r["seconds"] for r in servers["idle"]]
         unfinished = sum(not r["complete"] for r in servers["idle"] + servers["bare"])
@@ -187,7 +188,9 @@ def throughput_for_target(f):
 
 def compute(data):
     """Everything the report states, from the raw data of one run."""
-    f = {"matrix": matrix(data), "socket_options": socket_options(data)}
+    f = {"matrix": matrix(data)}
+    if "cpu" in data:
+        f["socket_options"] = socket_options(data)
     checks = [r["met"] for r in f["matrix"]]
     ratio_rows = list(f["matrix"])
     if "throughput" in data:

@@ -69,7 +69,7 @@ def provenance(data, f):
         f"{data['date']} · {m['cores']} cores ({m['cpu']}), Linux {m['kernel']} · {m['rustc']} · "
         f"Python {m['python']} · {m['h2load']} · {m['valgrind']}",
         "",
-        f"Produced by `bash bench/run.sh{' --matrix-only' if 'classic' not in f else ''}` in "
+        f"Produced by `bash bench/run.sh{run_options(data, f)}` in "
         f"{data['elapsed_s']:.0f} s (1-minute load average {data['loadavg'][0]} before the measurements, "
         f"{data['loadavg'][1]} after); every figure below comes from that one run. Raw numbers: "
         "`bench/results.json`.",
@@ -87,6 +87,14 @@ def provenance(data, f):
     lines += ["", "Servers, all serving the same router (`bench/router.rs`), all on 127.0.0.1:", ""]
     lines += [f"- **{labels[key]}**: {data['descriptions'][key]}" for key in keys]
     return lines + [""]
+
+
+def run_options(data, f):
+    """The options of the run.sh command that made this run."""
+    options = " --quick" if data.get("quick") else ""
+    if data.get("only"):
+        return options + " --only " + data["only"]
+    return options + ("" if "classic" in f else " --matrix-only")
 
 
 def fmt_value(value, unit):
@@ -140,6 +148,8 @@ def matrix_section(data, f):
 
 
 def socket_section(data, f):
+    if "socket_options" not in f:
+        return []
     s, labels = f["socket_options"], data["labels"]
     keys = ["bare", "bare_nagle", "idle"]
     lines = [
@@ -164,8 +174,10 @@ def socket_section(data, f):
 
 def rounds_of_matrix(data, f):
     labels = data["labels"]
-    lines = ["## Rounds", "", "Server CPU per request (µs), one round per line, servers back to back:", ""]
-    for protocol, servers in data["cpu"]["rounds"].items():
+    lines = ["## Rounds", ""]
+    if "cpu" in data:
+        lines += ["Server CPU per request (µs), one round per line, servers back to back:", ""]
+    for protocol, servers in data.get("cpu", {}).get("rounds", {}).items():
         keys = list(servers)
         lines += [f"| {protocol} round | " + " | ".join(labels[k] for k in keys) + " | ours / bare |",
                   "|---:|" + "---:|" * (len(keys) + 1)]
@@ -173,13 +185,16 @@ def rounds_of_matrix(data, f):
             lines.append(f"| {i + 1} | " + " | ".join(f"{servers[k][i]['cpu_us']:.2f}" for k in keys)
                          + f" | {servers['idle'][i]['cpu_us'] / servers['bare'][i]['cpu_us']:.3f} |")
         lines.append("")
-    lines += ["Flow-controlled downloads (s):", ""]
-    for size, servers in data["downloads"]["rounds"].items():
+    if "downloads" in data:
+        lines += ["Flow-controlled downloads (s):", ""]
+    for size, servers in data.get("downloads", {}).get("rounds", {}).items():
         lines += [f"| {size} round | bare axum | ours | ours / bare |", "|---:|---:|---:|---:|"]
         for i, (b, o) in enumerate(zip(servers["bare"], servers["idle"])):
             mark = lambda r: f"{r['seconds']:.2f}" + ("" if r["complete"] else " (not finished)")
             lines.append(f"| {i + 1} | {mark(b)} | {mark(o)} | {o['seconds'] / b['seconds']:.2f} |")
         lines.append("")
+    if "keepalive_rss" not in data:
+        return lines
     rss = data["keepalive_rss"]["bytes"]
     lines += ["RSS per idle keep-alive connection (bytes), per round: "
               + "; ".join(f"{labels[k]} {', '.join(f'{x:,.0f}' for x in v)}" for k, v in rss.items()), ""]

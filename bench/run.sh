@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, in one command:
 #
-#     bash bench/run.sh [--quick] [--matrix-only]
+#     bash bench/run.sh [--quick] [--matrix-only] [--only PARTS]
 #
 # Builds the bench servers in release (bench/Cargo.toml: the same router,
 # bench/router.rs, served by bare `axum::serve` and by `#[idle_server]`,
@@ -22,19 +22,24 @@
 # start, idle-exit precision, the in-flight fault, exec -> exit (hyperfine).
 #
 # Prints the matrix; its LAST line gives the worst ratio against its target.
-# Writes bench/RESULTS.md, bench/results.json, bench/chart.svg, and keeps
-# callgrind's output files in target/bench/callgrind/ for callgrind_annotate.
+# Writes bench/RESULTS.md, bench/results.json, bench/chart.svg (a --quick or
+# --only run writes them in target/bench/ instead), and keeps callgrind's
+# output files in target/bench/callgrind/ for callgrind_annotate and
+# bench/annotate.py.
 # About 14 minutes on a 2-core machine, builds included (--matrix-only about
-# 8, --quick about 3: figures not meaningful). Only 127.0.0.1 is contacted,
-# on free ports; every loop is bounded.
+# 9, --quick about 3: figures not meaningful). --only PARTS measures only
+# those parts of the matrix, for trying an idea: a comma-separated list of
+# callgrind rows (h1_get, h2_get, h2_body, h1_body, h1_stream, h2_stream, ws,
+# new_conn, new_conn_close), rss, cpu, download; e.g. --only h2_body,download.
+# Only 127.0.0.1 is contacted, on free ports; every loop is bounded.
 #
 # Installs nothing system-wide: it needs h2load (Debian package
 # nghttp2-client) and valgrind, and without --matrix-only also wrk and
 # hyperfine, and says so if one is missing. The seed design runs in a
 # virtualenv under target/ made from bench/requirements.txt (PyPI); if that
 # cannot be made, the run goes on as --matrix-only. Environment: PYTHON
-# (default python3.11, else python3) for that virtualenv; BENCH_QUICK=1 and
-# BENCH_MATRIX_ONLY=1 as the options.
+# (default python3.11, else python3) for that virtualenv; BENCH_QUICK=1,
+# BENCH_MATRIX_ONLY=1 and BENCH_ONLY=PARTS as the options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s.%N)
@@ -42,13 +47,21 @@ export CARGO_TERM_COLOR=never
 
 quick=${BENCH_QUICK:-0}
 matrix_only=${BENCH_MATRIX_ONLY:-0}
-for arg in "$@"; do
-    case $arg in
+only=${BENCH_ONLY:-}
+while (($#)); do
+    case $1 in
         --quick) quick=1 ;;
         --matrix-only) matrix_only=1 ;;
-        *) echo "bench/run.sh: unknown option $arg (expected --quick or --matrix-only)" >&2; exit 2 ;;
+        --only)
+            if [ $# -lt 2 ]; then echo "bench/run.sh: --only needs a list, e.g. --only h2_body,download" >&2; exit 2; fi
+            only=$2
+            shift
+            ;;
+        *) echo "bench/run.sh: unknown option $1 (expected --quick, --matrix-only or --only PARTS)" >&2; exit 2 ;;
     esac
+    shift
 done
+if [ -n "$only" ]; then matrix_only=1; fi
 
 # --- tools -------------------------------------------------------------------
 missing=()
@@ -102,16 +115,21 @@ if [ "$matrix_only" != 1 ]; then
 fi
 
 # --- measure --------------------------------------------------------------------
+# A quick or partial run does not replace the results of a whole one.
+out=bench
+if [ "$quick" = 1 ] || [ -n "$only" ]; then out=$target_dir/bench; fi
+mkdir -p "$out"
 args=(
     --bare "$target_dir/release/bench-bare"
     --idle "$target_dir/release/bench-idle"
     --client "$target_dir/release/bench-client"
-    --out bench
+    --out "$out"
     --work "$target_dir/bench"
     --started "$started"
 )
 driver_python=python3
 if [ "$quick" = 1 ]; then args+=(--quick); fi
+if [ -n "$only" ]; then args+=(--only "$only"); fi
 if [ "$matrix_only" = 1 ]; then
     args+=(--matrix-only)
 else
