@@ -2,7 +2,8 @@
 //! a user writes it. `PORT` and `IDLE_TIMEOUT` override the attribute's
 //! values, as for any `idle` server.
 //!
-//! Built and run by `bench/run.sh`.
+//! Built and run by `bench/run.sh` (the `bench-idle` binary of the
+//! `idle-bench` package).
 
 mod router;
 

@@ -5,8 +5,6 @@ returning its lines."""
 import json
 import signal
 
-import figures
-
 
 def fmt_ms(value):
     return f"{value:.2f}" if abs(value) < 10 else f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
@@ -29,21 +27,21 @@ def describe_code(code):
 
 
 def write(path, data, f):
-    sections = [
-        title,
-        headline,
-        provenance,
-        main_table,
-        lateness_section,
-        hyperfine_section,
-        fault_section,
-        rounds_section,
-        cold_section,
-    ]
+    sections = [title, headline, provenance, matrix_section, socket_section, rounds_of_matrix]
+    if "classic" in f:
+        sections += [
+            classic_table,
+            lateness_section,
+            hyperfine_section,
+            fault_section,
+            rounds_section,
+            cold_section,
+        ]
     lines = []
     for section in sections:
         lines += section(data, f)
-    lines += ["![cold start and idle-exit lateness](chart.svg)", ""]
+    if "classic" in f:
+        lines += ["![cold start and idle-exit lateness](chart.svg)", ""]
     with open(path, "w") as out:
         out.write("\n".join(lines))
 
@@ -53,100 +51,182 @@ def title(data, f):
 
 
 def headline(data, f):
-    """The first paragraph: instructions per request, deterministic, so the
-    figure to decide on; the other two targets beside it."""
-    met = {k: "met" if v else "missed" for k, v in f["met"].items()}
-    ipr, cpu = f["instructions_per_request"], f["server_cpu_us_per_request"]
-    if ipr:
-        low, high = data["callgrind_counts"]
-        first = (
-            f"**Instructions per request, the headline figure: `#[idle_server]` executes {ipr['idle']:,.0f} "
-            f"user-space instructions per request, bare axum {ipr['bare']:,.0f}: {f['instructions_ratio']:.3f}× "
-            f"(+{ipr['idle'] - ipr['bare']:,.0f}); target ≤ {figures.INSTRUCTIONS_AT_MOST:.2f}×: {met['instructions']}.** "
-            "Counted by valgrind's callgrind over 4 keep-alive connections, as the difference between runs "
-            f"serving {high:,} and {low:,} requests. The count is deterministic: other load on the machine "
-            "does not move it, as it moves throughput and cold start."
-        )
+    """The first paragraph: the worst ratio against its target, as run.sh's
+    last line says it."""
+    t = f["targets"]
+    missed = [r["label"] for r in f["matrix"] if not r["met"]]
+    text = f"**{f['worst_line'][0].upper()}{f['worst_line'][1:]}.**"
+    if missed:
+        text += " Rows of the matrix above their target: " + "; ".join(missed) + "."
     else:
-        first = (
-            "**Instructions per request, the headline figure, were not measured in this run** "
-            f"(`--callgrind 0`, as in `BENCH_QUICK=1` smoke runs); the target is ≤ {figures.INSTRUCTIONS_AT_MOST:.2f}× bare axum."
-        )
-    beside = (
-        f"Beside it: throughput in alternating rounds {figures.throughput_for_target(f):.3f}× "
-        f"(target ≥ {figures.THROUGHPUT_AT_LEAST:.2f}×: {met['throughput']}), server CPU time per request "
-        f"{cpu['idle'] / cpu['bare']:.3f}×, cold start {f['cold_ratio']:.2f}× "
-        f"(target ≤ {figures.COLD_START_AT_MOST:.2f}×: {met['cold_start']}; against bare axum without "
-        f"`http2`, {f['cold_ratio_no_http2']:.2f}×)."
-    )
-    return [first + " " + beside, ""]
+        text += f" Every row of the matrix is within its target ({t['met']} of {t['n']} targets met)."
+    return [text, ""]
 
 
 def provenance(data, f):
     m, labels = data["machine"], data["labels"]
     lines = [
         f"{data['date']} · {m['cores']} cores ({m['cpu']}), Linux {m['kernel']} · {m['rustc']} · "
-        f"Python {m['python']} · {m['wrk']}",
+        f"Python {m['python']} · {m['h2load']} · {m['valgrind']}",
         "",
-        f"Produced by `bash bench/run.sh` in {data['elapsed_s']:.0f} s (1-minute load average "
-        f"{data['loadavg'][0]} before the measurements, {data['loadavg'][1]} after); "
-        "every figure below comes from that one run,",
-        "the servers measured alternately. Raw numbers: `bench/results.json`; chart: `bench/chart.svg`.",
+        f"Produced by `bash bench/run.sh{run_options(data, f)}` in "
+        f"{data['elapsed_s']:.0f} s (1-minute load average {data['loadavg'][0]} before the measurements, "
+        f"{data['loadavg'][1]} after); every figure below comes from that one run. Raw numbers: "
+        "`bench/results.json`.",
     ]
+    if data.get("quick"):
+        lines += ["", "**A `BENCH_QUICK=1` smoke run: too few units and rounds for the figures to mean anything.**"]
     if max(float(x) for x in data["loadavg"]) > 0.7:
         lines += [
             "",
-            "**Other processes were using the CPU during this run** (load average above): wrk's throughput "
-            "and p99 swing between rounds by more than the difference being measured, so read the "
-            "throughput ratio together with the CPU-time and callgrind rows, which depend far less on "
-            "other load.",
+            "**Other processes were using the CPU during this run** (load average above): native timings "
+            "(CPU per request, downloads, throughput, cold start) swing with it; instructions under "
+            "callgrind do not.",
         ]
-    lines += ["", "Servers, all serving the same router (`GET /` → `hello`, `GET /slow/{ms}`), all on 127.0.0.1:", ""]
-    lines += [f"- **{labels[key]}**: {data['descriptions'][key]}" for key in ("bare", "bare_h1", "idle", "seed")]
+    keys = ["bare", "bare_nagle", "idle"] + (["bare_h1", "seed"] if "classic" in f else [])
+    lines += ["", "Servers, all serving the same router (`bench/router.rs`), all on 127.0.0.1:", ""]
+    lines += [f"- **{labels[key]}**: {data['descriptions'][key]}" for key in keys]
     return lines + [""]
 
 
-def main_table(data, f):
-    rps, cpu, p99, rss, hwm = f["rps"], f["server_cpu_us_per_request"], f["p99"], f["rss_mib"], f["hwm_mib"]
-    t, ratios, met = data["throughput"], f["throughput_round_ratios"], f["met"]
-    tp_ratio, paired_ratio = f["throughput_ratio"], f["throughput_ratio_per_round_median"]
+def run_options(data, f):
+    """The options of the run.sh command that made this run."""
+    options = " --quick" if data.get("quick") else ""
+    if data.get("only"):
+        return options + " --only " + data["only"]
+    return options + ("" if "classic" in f else " --matrix-only")
+
+
+def fmt_value(value, unit):
+    if value is None:
+        return "failed"
+    if unit == "instructions":
+        return f"{value:,.0f}"
+    if unit == "bytes":
+        return f"{value / 1000:,.1f} KB"
+    if unit == "µs":
+        return f"{value:.2f} µs"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    return f"{value:,.0f} {unit}"
+
+
+def matrix_table(data, f):
+    """The matrix: one row per kind of work, bare axum against ours."""
+    lines = [
+        "| work | bare axum | ours | ours / bare | target | | how |",
+        "|---|---:|---:|---:|---|---|---|",
+    ]
+    for r in f["matrix"] + (f["classic"]["rows"] if "classic" in f else []):
+        sign = "≤" if r["at_most"] else "≥"
+        lines.append(
+            f"| {r['label']} | {fmt_value(r['bare'], r['unit'])} | {fmt_value(r['idle'], r['unit'])} | "
+            f"{'—' if r['unit'] == 'failed' else format(r['ratio'], '.3f')} | {sign} {r['target']:.2f} | "
+            f"{verdict(r['met'])} | {r['note']} |"
+        )
+    return lines
+
+
+def matrix_section(data, f):
     return [
+        "## The matrix",
+        "",
+        "Instructions per unit of work are counted by valgrind's callgrind in the server process, with one "
+        "tokio worker (`TOKIO_WORKER_THREADS=1`), as the difference between two runs serving N2 and N1 units "
+        "divided by N2 − N1, so that startup, connection setup and shutdown cancel out; deterministic, so "
+        "other load on the machine does not move them. h2load sends the HTTP requests (its windows are "
+        "2^30 − 1 bytes, so flow control never waits); `bench-client` (`bench/client.rs`) the WebSocket "
+        "messages, the new connections and the downloads. The callgrind output of both runs is kept in "
+        "`target/bench/callgrind/ROW.SERVER.N.out` for `callgrind_annotate`; `python3 bench/annotate.py ROW` "
+        "gives, per function, the instructions per unit of bare axum and of ours and the difference.",
+        "",
+        *matrix_table(data, f),
+        "",
+    ]
+
+
+def socket_section(data, f):
+    if "socket_options" not in f:
+        return []
+    s, labels = f["socket_options"], data["labels"]
+    keys = ["bare", "bare_nagle", "idle"]
+    lines = [
+        "## Socket options",
+        "",
+        "Bare axum with TCP_NODELAY (as ours sets it, and the matrix compares), bare axum as `axum::serve` "
+        "is by itself (Nagle's algorithm on), and ours. CPU per GET: medians of the rounds above. A small "
+        f"streamed response: `GET /events/4` (four 12-byte events, each its own write), one request at a "
+        f"time (`h2load -c1 -m1`, {data['events']['requests']} requests), wall time per request.",
+        "",
+        "| | " + " | ".join(labels[k] for k in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for protocol, name in (("h1", "HTTP/1.1 GET"), ("h2", "HTTP/2 GET")):
+        lines.append(f"| server CPU per {name} | " + " | ".join(f"{s['cpu_us'][protocol][k]:.2f} µs" for k in keys) + " |")
+        lines.append(f"| h2load req/s, {name} | " + " | ".join(f"{s['rps'][protocol][k]:,.0f}" for k in keys) + " |")
+    for protocol, name in (("h1", "HTTP/1.1"), ("h2", "HTTP/2")):
+        lines.append(f"| `GET /events/4`, {name}, per request | "
+                     + " | ".join(f"{s['events_us'][protocol][k]:,.0f} µs" for k in keys) + " |")
+    return lines + [""]
+
+
+def rounds_of_matrix(data, f):
+    labels = data["labels"]
+    lines = ["## Rounds", ""]
+    if "cpu" in data:
+        lines += ["Server CPU per request (µs), one round per line, servers back to back:", ""]
+    for protocol, servers in data.get("cpu", {}).get("rounds", {}).items():
+        keys = list(servers)
+        lines += [f"| {protocol} round | " + " | ".join(labels[k] for k in keys) + " | ours / bare |",
+                  "|---:|" + "---:|" * (len(keys) + 1)]
+        for i in range(len(servers["bare"])):
+            lines.append(f"| {i + 1} | " + " | ".join(f"{servers[k][i]['cpu_us']:.2f}" for k in keys)
+                         + f" | {servers['idle'][i]['cpu_us'] / servers['bare'][i]['cpu_us']:.3f} |")
+        lines.append("")
+    if "downloads" in data:
+        lines += ["Flow-controlled downloads (s):", ""]
+    for size, servers in data.get("downloads", {}).get("rounds", {}).items():
+        lines += [f"| {size} round | bare axum | ours | ours / bare |", "|---:|---:|---:|---:|"]
+        for i, (b, o) in enumerate(zip(servers["bare"], servers["idle"])):
+            mark = lambda r: f"{r['seconds']:.2f}" + ("" if r["complete"] else " (not finished)")
+            lines.append(f"| {i + 1} | {mark(b)} | {mark(o)} | {o['seconds'] / b['seconds']:.2f} |")
+        lines.append("")
+    if "keepalive_rss" not in data:
+        return lines
+    rss = data["keepalive_rss"]["bytes"]
+    lines += ["RSS per idle keep-alive connection (bytes), per round: "
+              + "; ".join(f"{labels[k]} {', '.join(f'{x:,.0f}' for x in v)}" for k, v in rss.items()), ""]
+    return lines
+
+
+def classic_table(data, f):
+    c = f["classic"]
+    rps, cpu, p99, rss, hwm = c["rps"], c["server_cpu_us_per_request"], c["p99"], c["rss_mib"], c["hwm_mib"]
+    t, ratios, met = data["throughput"], c["throughput_round_ratios"], c["met"]
+    tp_ratio, paired = c["throughput_ratio"], c["throughput_ratio_per_round_median"]
+    return [
+        "## Against the seed design: throughput, cold start, exit precision",
+        "",
         "| measurement | bare axum | `#[idle_server]` | seed design | idle / bare | target | |",
         "|---|---:|---:|---:|---:|---|---|",
-        instructions_row(data, f),
         f"| throughput, `wrk -t2 -c50 -d{t['seconds']}s`, median of {t['rounds_n']} rounds | "
         f"{rps['bare']:,.0f} req/s | {rps['idle']:,.0f} req/s | {rps['seed']:,.0f} req/s | "
-        f"{tp_ratio:.1%} (per round: median {paired_ratio:.1%}, {min(ratios):.1%}–{max(ratios):.1%}) "
+        f"{tp_ratio:.1%} (per round: median {paired:.1%}, {min(ratios):.1%}–{max(ratios):.1%}) "
         f"| ≥ 97% | {verdict(met['throughput'])} |",
         f"| server CPU time per request under that load (median of rounds) | {cpu['bare']:.2f} µs | "
         f"{cpu['idle']:.2f} µs | {cpu['seed']:.0f} µs | {cpu['idle'] / cpu['bare']:.1%} | | |",
         f"| p99 latency under that load | {p99['bare']:.2f} ms | {p99['idle']:.2f} ms | {p99['seed']:.2f} ms | "
         f"{p99['idle'] / p99['bare']:.2f}× | | |",
-        *cold_rows(f),
+        *cold_rows(c),
         f"| RSS after the first request (VmRSS, median) | {rss['bare']:.1f} MiB | {rss['idle']:.1f} MiB | "
-        f"{rss['seed']:.1f} MiB | {f['rss_delta_mib']:+.2f} MiB | within 1 MiB | {verdict(met['rss'])} |",
+        f"{rss['seed']:.1f} MiB | {c['rss_delta_mib']:+.2f} MiB | within 1 MiB | {verdict(met['rss'])} |",
         f"| peak RSS after the throughput rounds (VmHWM) | {hwm['bare']:.1f} MiB | {hwm['idle']:.1f} MiB | "
         f"{hwm['seed']:.1f} MiB | {hwm['idle'] - hwm['bare']:+.2f} MiB | | |",
-        *behaviour_rows(f),
+        *behaviour_rows(c),
         "",
     ]
-
-
-def instructions_row(data, f):
-    """The main table's first row: the headline figure, or why it is missing."""
-    ipr = f["instructions_per_request"]
-    if not ipr:
-        return (
-            "| user-space instructions per request (callgrind) | not measured | not measured | | | ≤ 103% | "
-            "skipped (`--callgrind 0`) |"
-        )
-    low, high = data["callgrind_counts"]
-    return (
-        "| user-space instructions per request (callgrind, deterministic; 4 keep-alive connections, "
-        f"{high:,} − {low:,} requests) | {ipr['bare']:,.0f} | {ipr['idle']:,.0f} | | "
-        f"{f['instructions_ratio']:.1%} (+{ipr['idle'] - ipr['bare']:,.0f}) | ≤ 103% | "
-        f"{verdict(f['met']['instructions'])} |"
-    )
 
 
 def cold_rows(f):
@@ -177,7 +257,7 @@ def behaviour_rows(f):
 
 
 def lateness_section(data, f):
-    labels, e = data["labels"], data["exit"]
+    labels, e, f = data["labels"], data["exit"], f["classic"]
     lines = [
         "## Idle-exit lateness",
         "",
@@ -215,6 +295,7 @@ def hyperfine_section(data, f):
 
 
 def fault_section(data, f):
+    f = f["classic"]
     lines = [
         "## In-flight requests",
         "",
@@ -236,7 +317,7 @@ def fault_section(data, f):
 
 
 def rounds_section(data, f):
-    t, labels = data["throughput"], data["labels"]
+    t, labels, f = data["throughput"], data["labels"], f["classic"]
     lines = [
         "## Throughput rounds",
         "",
@@ -257,6 +338,7 @@ def rounds_section(data, f):
 
 
 def cold_section(data, f):
+    f = f["classic"]
     cold, rss = f["cold"], f["rss_mib"]
     lines = [
         "## Cold start",

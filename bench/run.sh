@@ -1,84 +1,141 @@
 #!/usr/bin/env bash
 # The benchmark, in one command:
 #
-#     bash bench/run.sh
+#     bash bench/run.sh [--quick] [--matrix-only] [--only PARTS]
 #
-# Builds the same router three ways (bare axum, #[idle_server], and the seed
-# design as FastAPI + uvicorn), plus bare axum without axum's `http2` feature
-# (bench/bare-h1/, for cold start and RSS only: ours serves HTTP/2 too, so the
-# targets compare with bare axum with it), then measures them side by side,
-# alternating between them: throughput and p99 (wrk), cold start, RSS, idle-exit
-# lateness, the in-flight fault, never-requested exec→exit (hyperfine), and
-# user-space instructions per request (valgrind's callgrind). Instructions per
-# request are the headline figure: deterministic, so they still compare bare
-# and idle when other load makes wrk noisy.
-# Writes bench/RESULTS.md, bench/results.json and bench/chart.svg, and prints
-# the three ratios against their targets (instructions per request, throughput,
-# cold start) as its last line.
+# Builds the bench servers in release (bench/Cargo.toml: the same router,
+# bench/router.rs, served by bare `axum::serve` and by `#[idle_server]`,
+# with the same socket options) and measures the matrix, bare against ours:
 #
-# Installs what it needs: wrk, hyperfine and valgrind with apt-get (Debian), the seed
-# design's pinned Python packages (bench/requirements.txt) into a virtualenv
-# under target/. Takes about 6 minutes on a 2-core machine, builds included.
-# Only 127.0.0.1 is contacted, on free ports.
+#   - instructions per unit of work under valgrind's callgrind, one tokio
+#     worker, for HTTP/1.1 and HTTP/2 GETs, 1 MiB buffered bodies, streamed
+#     bodies (256 x 4 KiB), WebSocket echo, a new connection per request;
+#   - RSS per idle keep-alive connection (5,000 open);
+#   - server CPU time per HTTP/1.1 and HTTP/2 GET natively (100,000 GETs,
+#     one worker, alternating rounds), with bare axum without TCP_NODELAY
+#     beside them for the socket-options decision;
+#   - a flow-controlled HTTP/2 download (65,535-byte windows, a frame read
+#     every 3 ms) of 1 MiB and of 20 MB, alternating rounds;
 #
-# Environment: PYTHON (default python3.11) for the virtualenv; BENCH_QUICK=1
-# for a short smoke run (fewer rounds and runs; figures not meaningful).
+# then, unless --matrix-only, what the bench measured before against the
+# seed design (FastAPI + uvicorn, bench/seed_app.py): throughput (wrk), cold
+# start, idle-exit precision, the in-flight fault, exec -> exit (hyperfine).
+#
+# Prints the matrix; its LAST line gives the worst ratio against its target.
+# Writes bench/RESULTS.md, bench/results.json, bench/chart.svg (a --quick or
+# --only run writes them in target/bench/ instead), and keeps callgrind's
+# output files in target/bench/callgrind/ for callgrind_annotate and
+# bench/annotate.py.
+# About 14 minutes on a 2-core machine, builds included (--matrix-only about
+# 9, --quick about 3: figures not meaningful). --only PARTS measures only
+# those parts of the matrix, for trying an idea: a comma-separated list of
+# callgrind rows (h1_get, h2_get, h2_body, h1_body, h1_stream, h2_stream, ws,
+# new_conn, new_conn_close), rss, cpu, download; e.g. --only h2_body,download.
+# Only 127.0.0.1 is contacted, on free ports; every loop is bounded.
+#
+# Installs nothing system-wide: it needs h2load (Debian package
+# nghttp2-client) and valgrind, and without --matrix-only also wrk and
+# hyperfine, and says so if one is missing. The seed design runs in a
+# virtualenv under target/ made from bench/requirements.txt (PyPI); if that
+# cannot be made, the run goes on as --matrix-only. Environment: PYTHON
+# (default python3.11, else python3) for that virtualenv; BENCH_QUICK=1,
+# BENCH_MATRIX_ONLY=1 and BENCH_ONLY=PARTS as the options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s.%N)
-
 export CARGO_TERM_COLOR=never
+
+quick=${BENCH_QUICK:-0}
+matrix_only=${BENCH_MATRIX_ONLY:-0}
+only=${BENCH_ONLY:-}
+while (($#)); do
+    case $1 in
+        --quick) quick=1 ;;
+        --matrix-only) matrix_only=1 ;;
+        --only)
+            if [ $# -lt 2 ]; then echo "bench/run.sh: --only needs a list, e.g. --only h2_body,download" >&2; exit 2; fi
+            only=$2
+            shift
+            ;;
+        *) echo "bench/run.sh: unknown option $1 (expected --quick, --matrix-only or --only PARTS)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [ -n "$only" ]; then matrix_only=1; fi
 
 # --- tools -------------------------------------------------------------------
 missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-command -v valgrind >/dev/null || missing+=(valgrind)
+command -v h2load >/dev/null || missing+=("h2load (apt package nghttp2-client)")
+command -v valgrind >/dev/null || missing+=("valgrind (apt package valgrind)")
+command -v python3 >/dev/null || missing+=("python3 (apt package python3)")
+if [ "$matrix_only" != 1 ]; then
+    command -v wrk >/dev/null || missing+=("wrk (apt package wrk)")
+    command -v hyperfine >/dev/null || missing+=("hyperfine (apt package hyperfine)")
+fi
 if ((${#missing[@]})); then
-    echo "== installing ${missing[*]} (apt-get)"
-    sudo=()
-    if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
-    "${sudo[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "bench/run.sh: missing: ${missing[*]}" >&2
+    exit 1
 fi
 
-# --- the seed design's virtualenv ---------------------------------------------
-python=${PYTHON:-python3.11}
+# 5,000 idle keep-alive connections: the server and bench-client hold one
+# descriptor each per connection.
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt 6000 ]; then
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+if [ "$(ulimit -Sn)" != unlimited ] && [ "$(ulimit -Sn)" -lt 6000 ]; then
+    echo "bench/run.sh: need at least 6000 open files per process (ulimit -n is $(ulimit -Sn), hard $(ulimit -Hn))" >&2
+    exit 1
+fi
+
+# --- the Rust servers and the client --------------------------------------------
 target_dir=${CARGO_TARGET_DIR:-target}
-venv=$target_dir/bench-venv
-stamp=$venv/requirements.txt
-if ! cmp -s bench/requirements.txt "$stamp" 2>/dev/null; then
-    echo "== creating $venv with $($python --version) and bench/requirements.txt"
-    rm -rf "$venv"
-    "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r bench/requirements.txt
-    cp bench/requirements.txt "$stamp"
-fi
+echo "== cargo build --release -p idle-bench"
+cargo build --release --quiet -p idle-bench --bins
 
-# --- the Rust servers -----------------------------------------------------------
-echo "== cargo build --release --example bench-bare --example bench-idle"
-cargo build --release --quiet --example bench-bare --example bench-idle
-# A workspace of its own (see its Cargo.toml), built into the same target dir.
-echo "== cargo build --release --manifest-path bench/bare-h1/Cargo.toml"
-cargo build --release --quiet --manifest-path bench/bare-h1/Cargo.toml --target-dir "$target_dir"
+# --- what the seed-design comparison needs ------------------------------------------
+if [ "$matrix_only" != 1 ]; then
+    # A workspace of its own (see its Cargo.toml), built into the same target dir.
+    echo "== cargo build --release --manifest-path bench/bare-h1/Cargo.toml"
+    cargo build --release --quiet --manifest-path bench/bare-h1/Cargo.toml --target-dir "$target_dir"
+    python=${PYTHON:-python3.11}
+    command -v "$python" >/dev/null || python=python3
+    venv=$target_dir/bench-venv
+    stamp=$venv/requirements.txt
+    if ! cmp -s bench/requirements.txt "$stamp" 2>/dev/null; then
+        echo "== creating $venv with $($python --version) and bench/requirements.txt"
+        rm -rf "$venv"
+        if "$python" -m venv "$venv" &&
+            "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-input -r bench/requirements.txt; then
+            cp bench/requirements.txt "$stamp"
+        else
+            echo "== no virtualenv for the seed design: measuring the matrix only"
+            matrix_only=1
+        fi
+    fi
+fi
 
 # --- measure --------------------------------------------------------------------
-args=()
-if [ "${BENCH_QUICK:-}" = 1 ]; then
-    args=(--rounds 1 --seconds 1 --cold-runs 3 --exit-runs 2 --fault-rounds 1 --hyperfine-runs 2 --callgrind 0)
+# A quick or partial run does not replace the results of a whole one.
+out=bench
+if [ "$quick" = 1 ] || [ -n "$only" ]; then out=$target_dir/bench; fi
+mkdir -p "$out"
+args=(
+    --bare "$target_dir/release/bench-bare"
+    --idle "$target_dir/release/bench-idle"
+    --client "$target_dir/release/bench-client"
+    --out "$out"
+    --work "$target_dir/bench"
+    --started "$started"
+)
+driver_python=python3
+if [ "$quick" = 1 ]; then args+=(--quick); fi
+if [ -n "$only" ]; then args+=(--only "$only"); fi
+if [ "$matrix_only" = 1 ]; then
+    args+=(--matrix-only)
+else
+    args+=(--bare-h1 "$target_dir/release/bench-bare-h1" --seed-python "$venv/bin/python" --seed-app bench/seed_app.py)
+    driver_python=$venv/bin/python
 fi
 echo "== measuring"
-PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" bench/driver.py \
-    --bare "$target_dir/release/examples/bench-bare" \
-    --bare-h1 "$target_dir/release/bench-bare-h1" \
-    --idle "$target_dir/release/examples/bench-idle" \
-    --seed-python "$venv/bin/python" \
-    --seed-app bench/seed_app.py \
-    --out bench \
-    --started "$started" \
-    "${args[@]}"
-
-elapsed=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.0f", e - s }')
-echo "== done in ${elapsed} s: bench/RESULTS.md, bench/results.json, bench/chart.svg"
-# Last: the three ratios against their targets, as driver.py wrote them.
-"$venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["figures"]["ratios_line"])' bench/results.json
+# The driver prints the matrix and, last, the worst ratio against its target.
+PYTHONDONTWRITEBYTECODE=1 "$driver_python" bench/driver.py "${args[@]}"

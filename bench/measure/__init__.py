@@ -9,8 +9,13 @@ share:
   cold_start.py  exec → first 200, and RSS right after it
   idle_exit.py   how late after `last response + timeout` a server exits
   fault.py       a request longer than the timeout, and a second client
-  callgrind.py   user-space instructions per request under valgrind
   hyperfine.py   exec → exit of a server that never gets a request
+  load.py        the matrix's load: h2load, and bench-client's subcommands
+  matrix.py      instructions per unit of work under callgrind, per row
+  keepalive.py   RSS per idle keep-alive connection
+  cpu.py         server CPU time per GET, natively, in alternating rounds
+  nodelay.py     a small streamed response with and without TCP_NODELAY
+  download.py    a flow-controlled HTTP/2 download, in alternating rounds
 
-Standard library only; wrk, hyperfine and valgrind are found on PATH.
+Standard library only; h2load, valgrind, wrk and hyperfine are found on PATH.
 """

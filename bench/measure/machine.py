@@ -1,5 +1,5 @@
 """What the run ran on, for the report's first lines: CPU, kernel, rustc,
-Python and wrk versions, and the 1-minute load average."""
+Python, wrk, h2load and valgrind versions, and the 1-minute load average."""
 
 import os
 import platform
@@ -25,8 +25,18 @@ def machine():
         "kernel": platform.release(),
         "rustc": rustc,
         "python": platform.python_version(),
-        "wrk": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0].strip(),
+        "wrk": first_line(["wrk", "-v"]),
+        "h2load": first_line(["h2load", "--version"]),
+        "valgrind": first_line(["valgrind", "--version"]),
     }
+
+
+def first_line(argv):
+    """The first line a tool prints about itself, or "NAME ?" without it."""
+    try:
+        return subprocess.run(argv, capture_output=True, text=True).stdout.split("\n")[0].strip()
+    except OSError:
+        return f"{argv[0]} ?"
 
 
 def loadavg():

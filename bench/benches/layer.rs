@@ -2,7 +2,7 @@
 //! keep-awake guard.
 //!
 //! ```text
-//! cargo bench --bench layer
+//! cargo bench -p idle-bench --bench layer
 //! ```
 //!
 //! Each request (`GET /` with the three headers curl sends) goes through
