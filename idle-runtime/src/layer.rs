@@ -276,9 +276,9 @@ impl<B: Body> Body for TrackedBody<B> {
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
             // hyper asks no more of a body that reports its end with its
-            // last frame: that is the end.
-            Some(Ok(_)) => {
-                if this.inner.is_end_stream() {
+            // last frame, or after trailers: that is the end.
+            Some(Ok(frame)) => {
+                if frame.is_trailers() || this.inner.is_end_stream() {
                     if let Some(guard) = this.guard {
                         guard.served();
                     }

@@ -269,7 +269,13 @@ where
         let mut this = self.project();
         if !*this.http2 {
             return match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => Poll::Ready(Some(Ok(frame.map_data(into_bytes)))),
+                Some(Ok(frame)) => {
+                    if frame.is_trailers() {
+                        // Trailers end the response.
+                        this.ended.set(true);
+                    }
+                    Poll::Ready(Some(Ok(frame.map_data(into_bytes))))
+                }
                 other => Poll::Ready(this.ended_with(other)),
             };
         }
@@ -308,9 +314,13 @@ where
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
             // A small final frame: hyper sends it with the end of the
-            // stream (and asks `is_end_stream`); or trailers.
+            // stream (and asks `is_end_stream`).
             Ok(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            Err(trailers) => Poll::Ready(Some(Ok(trailers))),
+            // Trailers end the stream (a gRPC call's status).
+            Err(trailers) => {
+                this.ended.set(true);
+                Poll::Ready(Some(Ok(trailers)))
+            }
         }
     }
 
