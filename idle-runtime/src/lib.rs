@@ -21,7 +21,7 @@ pub mod __private;
 pub use adaptive::TimeoutSource;
 pub use config::{
     AddrParseError, AutoTimeout, Config, ConfigError, IdleMode, ListenAddr, ENV_GRACE, ENV_MODE,
-    ENV_PORT, ENV_STATE, ENV_TIMEOUT,
+    ENV_PORT, ENV_SOCKET_MODE, ENV_STATE, ENV_TIMEOUT,
 };
 /// Serves the router that the function returns until the server is idle,
 /// then drains and exits.
@@ -100,6 +100,21 @@ pub use serve::{serve, Serve, ServeFuture};
 pub use shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 pub use status::Status;
 pub use tracker::{tracker, ActivityGuard, Tracker};
+
+/// What the error type of an `#[idle_server]` function must be: `Display`
+/// (preferred) or `Debug`, so that a failed setup can be printed. Every
+/// `Debug` type has it; the attribute's generated code asks for it only when
+/// the error has no `Display`. Named here, at the crate root, because the
+/// compiler names it when a type has neither.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the error type of an `#[idle_server]` function must implement `Display` or `Debug`; `{Self}` implements neither",
+    label = "`{Self}` cannot be printed",
+    note = "a failed setup prints its error (`Display`, else `Debug`) and exits 1: add `#[derive(Debug)]` to `{Self}`, or implement `std::fmt::Display` for it"
+)]
+pub trait SetupErrorDisplayOrDebug: std::fmt::Debug {}
+
+impl<E: std::fmt::Debug + ?Sized> SetupErrorDisplayOrDebug for E {}
 
 /// Keeps the server awake until the returned guard is dropped: a shortcut
 /// for [`tracker()`]`.`[`keep_awake()`](Tracker::keep_awake).
