@@ -14,7 +14,9 @@ fn main() {
     // (tests/support/), which name the root's test server by the variable
     // Cargo sets for the root's tests. This package has no such server and
     // the gRPC test never starts it: the name only has to exist.
-    println!("cargo:rustc-env=CARGO_BIN_EXE_idle-test-server=idle-test-server (not built by idle-grpc)");
+    println!(
+        "cargo:rustc-env=CARGO_BIN_EXE_idle-test-server=idle-test-server (not built by idle-grpc)"
+    );
 
     let method = |name: &str, route: &str, input: &str, output: &str| {
         tonic_build::manual::Method::builder()

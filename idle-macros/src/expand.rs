@@ -214,7 +214,9 @@ fn with_errors(mut function: ItemFn, errors: syn::Error) -> TokenStream {
     let vis = function.vis.clone();
     function.sig.ident = format_ident!("__idle_server_{}", name);
     // Reported already; left in, it would report errors of its own.
-    function.attrs.retain(|attr| !signature::is_tokio_main(attr));
+    function
+        .attrs
+        .retain(|attr| !signature::is_tokio_main(attr));
     let errors = errors.into_compile_error();
     quote! {
         #[allow(dead_code)]

@@ -145,7 +145,9 @@ pub(crate) fn tokio_main(function: &ItemFn) -> Option<syn::Error> {
 /// (`#[rt::main]` is not recognised: nothing says `rt` is tokio).
 pub(crate) fn is_tokio_main(attr: &syn::Attribute) -> bool {
     let path = attr.path();
-    path.segments.len() == 2 && path.segments[0].ident == "tokio" && path.segments[1].ident == "main"
+    path.segments.len() == 2
+        && path.segments[0].ident == "tokio"
+        && path.segments[1].ident == "main"
 }
 
 #[cfg(test)]

@@ -38,6 +38,20 @@ use crate::{Config, ListenAddr};
 
 /// A listening socket passed by socket activation, not yet registered with
 /// the runtime: see [`take_activated_listener`] and [`bind`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use idle_runtime::ActivatedListener;
+///
+/// match idle_runtime::take_activated_listener()? {
+///     Some(ActivatedListener::Tcp(socket)) => eprintln!("TCP {:?}", socket.local_addr()?),
+///     Some(ActivatedListener::Unix(socket)) => eprintln!("Unix {:?}", socket.local_addr()?),
+///     Some(_) => eprintln!("another kind of socket"),
+///     None => eprintln!("no socket activation: bind the configured address"),
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ActivatedListener {

@@ -527,10 +527,19 @@ mod tests {
         };
         assert_eq!(passed(&[]), Ok(None));
         assert_eq!(passed(&[("LISTEN_FDS", "garbage")]), Ok(None));
-        assert_eq!(passed(&[("LISTEN_FDS", "2"), ("LISTEN_PID", &other)]), Ok(None));
-        assert_eq!(passed(&[("LISTEN_FDS", "x"), ("LISTEN_PID", &other)]), Ok(None));
+        assert_eq!(
+            passed(&[("LISTEN_FDS", "2"), ("LISTEN_PID", &other)]),
+            Ok(None)
+        );
+        assert_eq!(
+            passed(&[("LISTEN_FDS", "x"), ("LISTEN_PID", &other)]),
+            Ok(None)
+        );
         assert_eq!(passed(&[("LISTEN_PID", &ours)]), Ok(None));
-        assert_eq!(passed(&[("LISTEN_FDS", "2"), ("LISTEN_PID", &ours)]), Ok(Some(2)));
+        assert_eq!(
+            passed(&[("LISTEN_FDS", "2"), ("LISTEN_PID", &ours)]),
+            Ok(Some(2))
+        );
         for bad in ["garbage", "", "0", "-1", "+1", " 1", "99999999999"] {
             let error = passed(&[("LISTEN_FDS", bad), ("LISTEN_PID", &ours)]).unwrap_err();
             assert_eq!(error.variable(), "LISTEN_FDS", "{bad:?}");

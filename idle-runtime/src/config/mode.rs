@@ -18,6 +18,20 @@
 use std::ffi::OsString;
 
 /// Whether the server exits when idle.
+///
+/// [`Config::apply_env`](crate::Config::apply_env) chooses it from the
+/// platform (or `IDLE_MODE`); [`Config::with_mode`](crate::Config::with_mode)
+/// sets it in code.
+///
+/// # Examples
+///
+/// ```
+/// use idle_runtime::{Config, IdleMode};
+///
+/// // Behind a platform that scales to zero by itself: drain on SIGTERM only.
+/// let config = Config::default().with_mode(IdleMode::DrainOnly);
+/// assert_eq!(config.mode.to_string(), "drain-only");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IdleMode {
     /// Shut down after `timeout` without activity, and on SIGTERM/SIGINT.
