@@ -65,7 +65,11 @@ pub(crate) fn check(sig: &Signature) -> Result<(), syn::Error> {
             sig.ident.span(),
             format!("`#[idle_server]` functions must return the router to serve: {SHAPE}"),
         )),
-        ReturnType::Type(_, ty) => errors.extend(router_with_state(ty)),
+        // A generic function is reported as such; its `Router<S>` follows.
+        ReturnType::Type(_, ty) if sig.generics.params.is_empty() => {
+            errors.extend(router_with_state(ty));
+        }
+        ReturnType::Type(..) => {}
     }
     let mut errors = errors.into_iter();
     match errors.next() {
