@@ -154,16 +154,17 @@ pub(crate) fn passed_sockets(
         return Ok(None);
     };
     let pid = utf8(LISTEN_PID, pid, PID_EXPECTED)?;
-    let pid = parse_decimal::<u32>(&pid)
-        .filter(|&pid| pid > 0)
-        .ok_or_else(|| ConfigError {
-            variable: LISTEN_PID,
-            value: pid,
-            expected: PID_EXPECTED,
-            reason: None,
-        })?;
-    if pid != std::process::id() {
-        return Ok(None);
+    match parse_decimal::<u32>(&pid) {
+        Some(pid) if pid == std::process::id() => {}
+        Some(pid) if pid > 0 => return Ok(None),
+        _ => {
+            return Err(ConfigError {
+                variable: LISTEN_PID,
+                value: pid,
+                expected: PID_EXPECTED,
+                reason: None,
+            })
+        }
     }
     let Some(count) = lookup(LISTEN_FDS) else {
         return Ok(None);
@@ -195,16 +196,15 @@ const FDS_EXPECTED: &str = "the number of sockets passed by socket activation, 1
 fn parse_socket_mode(value: OsString) -> Result<u32, ConfigError> {
     let text = utf8(ENV_SOCKET_MODE, value, SOCKET_MODE_EXPECTED)?;
     let octal = (3..=4).contains(&text.len()) && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
-    octal
-        .then(|| u32::from_str_radix(&text, 8).ok())
-        .flatten()
-        .filter(|&mode| mode <= 0o777)
-        .ok_or_else(|| ConfigError {
+    match octal.then(|| u32::from_str_radix(&text, 8)) {
+        Some(Ok(mode)) if mode <= 0o777 => Ok(mode),
+        _ => Err(ConfigError {
             variable: ENV_SOCKET_MODE,
             value: text,
             expected: SOCKET_MODE_EXPECTED,
             reason: None,
-        })
+        }),
+    }
 }
 
 const SOCKET_MODE_EXPECTED: &str =
