@@ -4,10 +4,10 @@
 //!
 //! Under socket activation (systemd, `systemd-socket-activate`: the variables
 //! `LISTEN_FDS` and `LISTEN_PID`, read as `sd_listen_fds(3)` reads them) the
-//! first passed descriptor is served, a TCP or a Unix stream socket. The socket belongs to the activator and
-//! outlives the process, so connections that arrive while the server is
-//! stopped wait in the kernel's queue and are served by the next start: a
-//! stop/start cycle loses nothing.
+//! first passed descriptor is served, a TCP or a Unix stream socket. The
+//! socket belongs to the activator and outlives the process, so connections
+//! that arrive while the server is stopped wait in the kernel's queue and
+//! are served by the next start: a stop/start cycle loses nothing.
 //!
 //! A passed socket must be listening (systemd `Accept=no`, the default).
 //! With `Accept=yes` systemd passes one connected socket per instance; the
