@@ -19,6 +19,7 @@ fn ui() {
         idle_runtime::ENV_GRACE,
         idle_runtime::ENV_PORT,
         idle_runtime::ENV_MODE,
+        idle_runtime::ENV_SOCKET_MODE,
     ] {
         std::env::remove_var(name);
     }
