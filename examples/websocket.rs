@@ -4,8 +4,10 @@
 //! Run with
 //!
 //! ```text
-//! cargo run --example websocket
+//! cargo run --example websocket --features ws
 //! ```
+//!
+//! (`ws` turns on axum's WebSocket support, which only this example needs.)
 //!
 //! then connect any WebSocket client to `ws://127.0.0.1:8080/ws` (for
 //! example `websocat ws://127.0.0.1:8080/ws`) and type lines: they come back

@@ -14,8 +14,9 @@
 //! `STOPPING=1`, and must serve a request and then exit 0 when idle.
 //!
 //! `hello` is an example, and Cargo gives tests the path only of `[[bin]]`
-//! targets, so the tests build it once with `cargo build --example hello`.
-//! Everything is bounded in time and uses 127.0.0.1 only.
+//! targets, so the root package also builds `examples/hello.rs` as the
+//! binary `idle-test-hello`. Everything is bounded in time and uses
+//! 127.0.0.1 only.
 
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -37,8 +38,6 @@ const PORT: i64 = 8080;
 /// Longest wait for anything that should happen at once (start, answer,
 /// exit after a 1 s idle timeout).
 const PATIENCE: Duration = Duration::from_secs(30);
-/// Longest wait for `cargo build --example hello`.
-const BUILD_PATIENCE: Duration = Duration::from_secs(900);
 /// Cloud Run sends SIGKILL this long after SIGTERM; it cannot be changed.
 const CLOUD_RUN_KILL_AFTER: Duration = Duration::from_secs(10);
 
@@ -342,14 +341,16 @@ fn fly_checks_do_not_keep_hello_awake() {
 }
 
 /// Starts `hello` with a 1 s idle timeout and sends `probes` round-robin
-/// every 200 ms: it must exit 0 anyway, while they are still being sent.
+/// every 100 ms: each must be answered with 200, and the server must exit 0
+/// anyway, while they are still being sent.
 fn assert_probes_do_not_count(probes: &[Probe]) {
     let mut hello = Activated::start(&[("IDLE_TIMEOUT", "1s"), ("IDLE_MODE", "exit")]);
     let deadline = Instant::now() + Duration::from_secs(6);
+    let mut answered = 0;
     for probe in probes.iter().cycle() {
         if let Some(status) = hello.try_exit() {
             assert_eq!(status.code(), Some(0), "{}", hello.stderr());
-            return;
+            break;
         }
         assert!(
             Instant::now() < deadline,
@@ -359,10 +360,33 @@ fn assert_probes_do_not_count(probes: &[Probe]) {
             probe.headers,
             hello.stderr()
         );
-        // The server may exit between the check above and this request.
-        let _ = try_http_get(hello.addr, &probe.path, &probe.headers);
-        thread::sleep(Duration::from_millis(200));
+        match try_http_get(hello.addr, &probe.path, &probe.headers) {
+            Ok((status, _)) => {
+                assert_eq!(status, 200, "{} (GET {})", probe.source, probe.path);
+                answered += 1;
+            }
+            // The server may exit between the check above and this request:
+            // then it must be gone, and have exited 0.
+            Err(error) => {
+                let status = hello.wait_exit();
+                assert_eq!(
+                    status.code(),
+                    Some(0),
+                    "GET {} failed ({error}) and the server did not exit 0\n{}",
+                    probe.path,
+                    hello.stderr()
+                );
+                break;
+            }
+        }
+        thread::sleep(Duration::from_millis(100));
     }
+    // A server that answered nothing would pass the loop above.
+    assert!(
+        answered >= 3,
+        "only {answered} probes were answered before the exit\n{}",
+        hello.stderr()
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -829,45 +853,10 @@ impl Drop for TempDir {
 // ---------------------------------------------------------------------------
 // Helpers: the hello binary, socket activation, HTTP
 
-/// `cargo build --example hello` (once per test run); the path of the
-/// binary, as Cargo reports it (so CARGO_TARGET_DIR and the like are
-/// respected).
+/// The `hello` example, built by Cargo with the tests as the root package's
+/// `idle-test-hello` binary (the same source file, `examples/hello.rs`).
 fn hello() -> &'static Path {
-    static HELLO: OnceLock<PathBuf> = OnceLock::new();
-    HELLO.get_or_init(|| {
-        let output = run_bounded(
-            Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "--example", "hello"])
-                .args([
-                    "--message-format=json-render-diagnostics",
-                    "--manifest-path",
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-                ]),
-            BUILD_PATIENCE,
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "cargo build --example hello: {}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let artifact = stdout
-            .lines()
-            .find(|line| {
-                line.contains(r#""reason":"compiler-artifact""#)
-                    && line.contains(r#""kind":["example"]"#)
-                    && line.contains(r#""name":"hello""#)
-            })
-            .expect("cargo reported no artifact for the hello example");
-        let path = artifact
-            .split(r#""executable":""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("the hello artifact names no executable");
-        assert!(!path.contains('\\'), "unexpected escapes in {path}");
-        PathBuf::from(path)
-    })
+    Path::new(env!("CARGO_BIN_EXE_idle-test-hello"))
 }
 
 /// Runs `command` to completion, killing it after `patience`.

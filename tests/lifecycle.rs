@@ -113,6 +113,35 @@ fn a_slow_hook_is_abandoned_after_grace() {
     assert!(!stderr.contains("hook: "), "{stderr}");
 }
 
+/// A panic in the hook is reported on the exit line; the exit is still the
+/// shutdown's 0, at once.
+#[test]
+fn a_panicking_hook_is_reported_and_the_exit_is_still_0() {
+    // No backtrace: printing one can take longer than the bound below.
+    let server = start(&[("IDLE_TEST_HOOK_PANIC", "1"), ("RUST_BACKTRACE", "0")]);
+    server.signal("TERM");
+    let signalled = Instant::now();
+    let (status, exited_at) = server.wait_exit(PATIENCE);
+    let stderr = server.stderr();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_between(
+        "exit after the hook's panic",
+        signalled,
+        exited_at,
+        Duration::ZERO,
+        LATE,
+    );
+    assert!(
+        stderr.contains("hook panicked on purpose (SIGTERM)"),
+        "{stderr}"
+    );
+    let exit = stderr
+        .lines()
+        .find(|line| line.starts_with("idle: exiting: SIGTERM"))
+        .unwrap_or_else(|| panic!("no exit line\n{stderr}"));
+    assert!(exit.ends_with("; shutdown hook panicked"), "{exit}");
+}
+
 #[test]
 fn the_maximum_lifetime_stops_a_busy_server() {
     let server = start(&[("IDLE_TIMEOUT", "1m")]);

@@ -99,6 +99,38 @@ fn on_cloud_run_the_server_does_not_exit_when_idle_but_drains_on_sigterm() {
 }
 
 #[test]
+fn on_aws_lambda_the_server_does_not_exit_when_idle_but_drains_on_sigterm() {
+    let server = Server::start(&[
+        ("IDLE_TIMEOUT", "300ms"),
+        ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+    ]);
+    assert!(
+        server
+            .stderr()
+            .contains("mode drain-only (AWS Lambda: AWS_LAMBDA_RUNTIME_API is set)"),
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(get_with(&server, ""), 200);
+    // Five idle timeouts after the request: an exit mode would have gone.
+    thread::sleep(Duration::from_millis(1500));
+    assert!(server.is_running(), "exited although drain-only");
+    server.signal("TERM");
+    let (status, _) = server.wait_exit(PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        server.stderr().contains("idle: exiting: SIGTERM; uptime "),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server.stderr().contains("1 request served"),
+        "{}",
+        server.stderr()
+    );
+}
+
+#[test]
 fn idle_mode_overrides_detection_and_bad_values_exit_2() {
     let server = Server::start(&[
         ("IDLE_TIMEOUT", "300ms"),

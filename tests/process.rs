@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::{
-    assert_between, assert_idle_exit_after, connect, env_timeout, get_keep_alive, run_to_exit,
+    assert_between, assert_idle_exit_after, connect, env_timeout, get, get_keep_alive, run_to_exit,
     try_get, Server, EARLY, LATE, PATIENCE, TIMEOUT,
 };
 
@@ -85,7 +85,8 @@ fn a_client_that_disconnects_mid_body_does_not_leak_activity() {
     let mut first = [0; 64];
     let read = stream.read(&mut first).unwrap();
     assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
-    thread::sleep(Duration::from_millis(300));
+    // The body has begun (the head came with its first chunk) and has 99
+    // chunks to go: the client leaves in the middle of it.
     drop(stream);
     let gone = Instant::now();
     // The server notices at its next write, at most one interval later.
@@ -104,8 +105,12 @@ fn a_client_that_disconnects_mid_body_does_not_leak_activity() {
 fn a_client_that_disconnects_while_the_handler_runs_does_not_leak_activity() {
     let server = Server::start(&env_timeout());
     let mut stream = connect(server.addr).unwrap();
-    write!(stream, "GET /slow/10000 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-    thread::sleep(Duration::from_millis(300));
+    write!(
+        stream,
+        "GET /slow-counted/10000 HTTP/1.1\r\nHost: t\r\n\r\n"
+    )
+    .unwrap();
+    wait_until_slow_handlers_started(&server, 1);
     drop(stream);
     let gone = Instant::now();
     let (status, exited_at) = server.wait_exit(PATIENCE);
@@ -136,17 +141,46 @@ fn an_idle_keep_alive_connection_does_not_keep_the_server_awake() {
     );
 }
 
+/// Waits until `/slow-counted/{ms}` handlers have started `count` times:
+/// the request reached its handler, and is running.
+fn wait_until_slow_handlers_started(server: &Server, count: u64) {
+    let started = Instant::now();
+    loop {
+        let response = get(server.addr, "/slow-started");
+        if response.body.parse::<u64>().unwrap() >= count {
+            return;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the slow handler did not start"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn ignored_paths_never_count_as_activity() {
     let server = Server::start(&env_timeout());
-    // Health checks every 200 ms for longer than the timeout.
+    // Health checks every 200 ms for longer than the timeout: each is
+    // answered until the server exits, at its deadline.
     let deadline = server.listening_at + TIMEOUT;
+    let mut answered = 0;
     while Instant::now() + Duration::from_millis(200) < deadline + LATE && server.is_running() {
-        if let Ok(response) = try_get(server.addr, "/healthz") {
-            assert_eq!((response.status, response.body.as_str()), (200, "ok"));
+        let sent = Instant::now();
+        match try_get(server.addr, "/healthz") {
+            Ok(response) => {
+                assert_eq!((response.status, response.body.as_str()), (200, "ok"));
+                answered += 1;
+            }
+            Err(error) => assert!(
+                sent + EARLY >= deadline,
+                "GET /healthz failed {:?} before the idle deadline: {error}",
+                deadline - sent
+            ),
         }
         thread::sleep(Duration::from_millis(200));
     }
+    assert!(answered >= 3, "only {answered} health checks were answered");
     assert_idle_exit_after(&server, server.listening_at);
 }
 
@@ -154,10 +188,23 @@ fn ignored_paths_never_count_as_activity() {
 fn tcp_health_checks_that_connect_and_close_do_not_count() {
     let server = Server::start(&env_timeout());
     let deadline = server.listening_at + TIMEOUT;
+    let mut connected = 0;
     while Instant::now() + Duration::from_millis(200) < deadline + LATE && server.is_running() {
-        drop(connect(server.addr));
+        let sent = Instant::now();
+        match connect(server.addr) {
+            Ok(stream) => {
+                drop(stream);
+                connected += 1;
+            }
+            Err(error) => assert!(
+                sent + EARLY >= deadline,
+                "connect failed {:?} before the idle deadline: {error}",
+                deadline - sent
+            ),
+        }
         thread::sleep(Duration::from_millis(200));
     }
+    assert!(connected >= 3, "only {connected} checks connected");
     assert_idle_exit_after(&server, server.listening_at);
 }
 
@@ -380,6 +427,192 @@ fn socket_activation_serves_the_inherited_socket() {
         server.stderr()
     );
     assert_idle_exit_after(&server, response.finished_at);
+}
+
+/// `LISTEN_FDS` without `LISTEN_PID` is not for this process, as
+/// `sd_listen_fds(3)` decides: the server binds its `addr`, and its startup
+/// line says nothing of socket activation.
+#[test]
+fn listen_fds_without_listen_pid_is_ignored_and_the_startup_line_says_so() {
+    let server = Server::start(&[("IDLE_TIMEOUT", "1s"), ("LISTEN_FDS", "garbage")]);
+    let response = get(server.addr, "/");
+    assert_eq!((response.status, response.body.as_str()), (200, "hello"));
+    let stderr = server.stderr();
+    let startup = stderr.lines().next().unwrap();
+    assert!(startup.ends_with("mode exit (default)"), "{startup}");
+    assert!(!startup.contains("socket activation"), "{startup}");
+    assert_idle_exit_after(&server, response.finished_at);
+}
+
+/// `LISTEN_PID` names this process but `LISTEN_FDS` is not a count: exit 2
+/// with one line naming it, before anything is bound.
+#[test]
+fn a_malformed_listen_fds_for_this_process_exits_2_naming_it() {
+    // The shell sets LISTEN_PID to its own pid, which exec gives the server.
+    let output = run_bounded(
+        std::process::Command::new("sh")
+            .args(["-c", "export LISTEN_PID=$$; exec \"$0\"", support::SERVER])
+            .env("LISTEN_FDS", "garbage"),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "idle: error: invalid LISTEN_FDS=\"garbage\": expected the number of sockets passed by socket activation, 1 or more; LISTEN_PID names this process\n"
+    );
+}
+
+/// Runs `command` to its exit, within [`PATIENCE`]: its status, stdout and
+/// stderr.
+fn run_bounded(command: &mut std::process::Command) -> std::process::Output {
+    let child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(PATIENCE) {
+        Ok(output) => output.expect("wait for the process"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{command:?} did not exit within {PATIENCE:?}");
+        }
+    }
+}
+
+/// A log shipper that dies leaves stderr a pipe without a reader: the exit
+/// line then fails with EPIPE, and the idle exit must still be 0 (not a
+/// panic's 101, which platforms restart as a crash).
+#[test]
+fn a_stderr_pipe_whose_reader_has_gone_leaves_the_idle_exit_0() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(support::SERVER)
+        .env("IDLE_TIMEOUT", "1s")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the test server");
+    let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut startup = String::new();
+    reader.read_line(&mut startup).unwrap();
+    assert!(startup.starts_with("idle: listening on"), "{startup}");
+    let addr: std::net::SocketAddr = startup
+        .trim_start_matches("idle: listening on http://")
+        .split(';')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The reader goes; then a request, so that there is a shutdown to log.
+    drop(reader);
+    let response = get(addr, "/");
+    assert_eq!(response.status, 200);
+    let (status, _) = wait_child(&mut child);
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+}
+
+/// A closed stderr (`2>&-`) likewise.
+#[test]
+fn a_closed_stderr_leaves_the_idle_exit_0() {
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "exec \"$0\" 2>&-", support::SERVER])
+        .env("IDLE_TIMEOUT", "1s")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the test server");
+    let (status, elapsed) = wait_child(&mut child);
+    assert_eq!(status.code(), Some(0), "exit status {status}");
+    assert!(elapsed >= TIMEOUT - EARLY, "exited after {elapsed:?}");
+}
+
+/// Waits for `child` to exit, within [`PATIENCE`]: its status, and how long
+/// that took.
+fn wait_child(child: &mut std::process::Child) -> (std::process::ExitStatus, Duration) {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, started.elapsed());
+        }
+        if started.elapsed() > PATIENCE {
+            let _ = child.kill();
+            panic!("the server did not exit within {PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const SETUP_SERVER: &str = env!("CARGO_BIN_EXE_idle-test-setup");
+
+/// With a `tracing` subscriber installed in the setup function, each
+/// lifecycle event reaches it exactly once, and nothing is printed on
+/// stderr.
+#[test]
+fn a_tracing_subscriber_gets_each_event_once_and_stderr_stays_empty() {
+    let output = run_bounded(
+        std::process::Command::new(SETUP_SERVER)
+            .env("IDLE_TEST_SETUP", "tracing")
+            .env("IDLE_TIMEOUT", "300ms"),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(stderr, "", "stderr with a subscriber installed");
+    for event in [
+        "event INFO idle_runtime: listening on http://127.0.0.1:",
+        "event INFO idle_runtime: shutting down: idle for 300ms",
+        "event INFO idle_runtime: drain finished",
+        "event INFO idle_runtime: exiting: idle for 300ms; uptime ",
+    ] {
+        assert_eq!(
+            stdout.matches(event).count(),
+            1,
+            "{event}
+{stdout}"
+        );
+    }
+}
+
+/// Fatal errors are printed on stderr even with a subscriber installed:
+/// they are the last thing the process says.
+#[test]
+fn a_fatal_error_reaches_stderr_even_with_a_subscriber() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let output = run_bounded(
+        std::process::Command::new(SETUP_SERVER)
+            .env("IDLE_TEST_SETUP", "tracing")
+            .env("PORT", &port),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "idle: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// A panic in the setup function is Rust's panic exit code, 101, with the
+/// panic's message on stderr.
+#[test]
+fn a_panicking_setup_exits_101() {
+    let output =
+        run_bounded(std::process::Command::new(SETUP_SERVER).env("IDLE_TEST_SETUP", "panic"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(101), "{stderr}");
+    assert!(stderr.contains("setup panicked on purpose"), "{stderr}");
+    assert!(!stderr.contains("idle: listening"), "{stderr}");
 }
 
 fn which(program: &str) -> Result<std::path::PathBuf, ()> {

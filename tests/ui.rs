@@ -3,7 +3,7 @@
 //! (`tests/ui/fail/`, one diagnostic per file, with its checked-in `.stderr`).
 //!
 //! After changing a message, regenerate with
-//! `TRYBUILD=overwrite cargo test --test ui` and review the `.stderr` diff:
+//! `TRYBUILD=overwrite cargo test -p idle --test ui` and review the `.stderr` diff:
 //! each error must point at the user's token, not at generated code. The
 //! text follows the installed stable compiler.
 
@@ -19,6 +19,7 @@ fn ui() {
         idle_runtime::ENV_GRACE,
         idle_runtime::ENV_PORT,
         idle_runtime::ENV_MODE,
+        idle_runtime::ENV_SOCKET_MODE,
     ] {
         std::env::remove_var(name);
     }

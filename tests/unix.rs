@@ -97,6 +97,56 @@ fn a_stale_socket_is_replaced_but_nothing_else_is_touched() {
     std::fs::remove_file(SOCKET).unwrap();
 }
 
+/// `IDLE_SOCKET_MODE=660`: the proxy's group may connect, others may not,
+/// whatever the umask.
+#[test]
+fn idle_socket_mode_sets_the_socket_files_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let _fixed = fixed_path();
+    for (value, mode) in [("660", 0o660), ("0666", 0o666)] {
+        let server = Server::start_command(
+            Command::new(UNIX_SERVER),
+            &[("IDLE_TIMEOUT", "10s"), ("IDLE_SOCKET_MODE", value)],
+        );
+        let permissions = std::fs::metadata(SOCKET).unwrap().permissions();
+        assert_eq!(permissions.mode() & 0o777, mode, "IDLE_SOCKET_MODE={value}");
+        assert_eq!(curl(Path::new(SOCKET), "/"), (200, "hello".to_owned()));
+        server.signal("TERM");
+        assert_eq!(server.wait_exit(PATIENCE).0.code(), Some(0));
+    }
+    let (status, stderr) = run_with(UNIX_SERVER, &[("IDLE_SOCKET_MODE", "rw-rw----")]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert_eq!(
+        stderr,
+        "idle: error: invalid IDLE_SOCKET_MODE=\"rw-rw----\": expected octal permission bits such as \"660\" or \"0666\" (at most 777)\n"
+    );
+}
+
+/// At exit the server removes the socket file only if it is still its own:
+/// here another server has bound the path since (after removing the file, as
+/// a new deploy would), and must keep its socket.
+#[test]
+fn at_exit_a_socket_bound_since_by_another_server_is_left_alone() {
+    let _fixed = fixed_path();
+    let server = Server::start_command(Command::new(UNIX_SERVER), &[("IDLE_TIMEOUT", "1s")]);
+    assert_eq!(curl(Path::new(SOCKET), "/"), (200, "hello".to_owned()));
+    std::fs::remove_file(SOCKET).unwrap();
+    let newer = UnixListener::bind(SOCKET).unwrap();
+    let (status, _) = server.wait_exit(PATIENCE);
+    assert_eq!(status.code(), Some(0), "{}", server.stderr());
+    assert!(
+        is_socket(SOCKET),
+        "the newer server's socket was removed:\n{}",
+        server.stderr()
+    );
+    // Still the newer server's: a client reaches it.
+    let client = std::os::unix::net::UnixStream::connect(SOCKET).unwrap();
+    newer.accept().unwrap();
+    drop(client);
+    drop(newer);
+    std::fs::remove_file(SOCKET).unwrap();
+}
+
 #[test]
 fn port_is_ignored_with_a_warning_for_a_unix_socket() {
     let _fixed = fixed_path();
@@ -177,8 +227,14 @@ fn a_unix_socket_passed_by_socket_activation_is_served() {
 /// Runs `program` to its end with `IDLE_TIMEOUT=1s`; its exit code and
 /// stderr.
 fn run(program: &str) -> (Option<i32>, String) {
+    run_with(program, &[])
+}
+
+/// [`run`] with more environment variables.
+fn run_with(program: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let output = Command::new(program)
         .env("IDLE_TIMEOUT", "1s")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap();

@@ -2,9 +2,9 @@
 //! to run and what to watch.
 //!
 //! ```text
-//! cargo run --example grpc-client -- hello [NAME]
-//! cargo run --example grpc-client -- ticks [COUNT]
-//! cargo run --example grpc-client -- probe
+//! cargo run -p idle-grpc --example grpc-client -- hello [NAME]
+//! cargo run -p idle-grpc --example grpc-client -- ticks [COUNT]
+//! cargo run -p idle-grpc --example grpc-client -- probe
 //! ```
 
 mod ticker;

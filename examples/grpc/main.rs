@@ -5,10 +5,10 @@
 //! Run with
 //!
 //! ```text
-//! cargo run --example grpc                       # listens on 127.0.0.1:50051
-//! cargo run --example grpc-client -- hello       # in another terminal
-//! cargo run --example grpc-client -- ticks 10
-//! cargo run --example grpc-client -- probe
+//! cargo run -p idle-grpc --example grpc                   # listens on 127.0.0.1:50051
+//! cargo run -p idle-grpc --example grpc-client -- hello   # in another terminal
+//! cargo run -p idle-grpc --example grpc-client -- ticks 10
+//! cargo run -p idle-grpc --example grpc-client -- probe
 //! ```
 //!
 //! What to watch, with an idle timeout of 5 s:

@@ -36,7 +36,12 @@ pub(crate) fn idle_server(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let args = args::parse(args);
-    let signature = signature::check(&function.sig);
+    // With `#[tokio::main]` the rest of the signature is tokio's, not the
+    // user's: report that alone.
+    let signature = match signature::tokio_main(&function) {
+        Some(error) => Err(error),
+        None => signature::check(&function.sig),
+    };
     match (args, signature) {
         (Ok(args), Ok(())) => generate(function, args),
         (Err(mut errors), Err(more)) => {
@@ -181,12 +186,12 @@ fn setup_future(sig: &Signature, krate: &syn::Path, inner: &syn::Ident) -> Token
         #spanned_krate::__private::SetupOutput::into_setup_result(#output)
     );
     let describe = quote_spanned!(return_span=>
-        (&#spanned_krate::__private::SetupErrorMustImplementDisplayOrDebug(&error)).describe()
+        (&#spanned_krate::__private::SetupError(&error)).via().describe(&error)
     );
     quote! {
         async {
             #[allow(unused_imports)]
-            use #krate::__private::{DescribeDebug as _, DescribeDisplay as _};
+            use #krate::__private::{ViaDebug as _, ViaDisplay as _};
             let #output = #inner().await;
             match #into_result {
                 ::core::result::Result::Ok(router) => ::core::result::Result::Ok(router),
@@ -208,6 +213,10 @@ fn with_errors(mut function: ItemFn, errors: syn::Error) -> TokenStream {
     let name = function.sig.ident.clone();
     let vis = function.vis.clone();
     function.sig.ident = format_ident!("__idle_server_{}", name);
+    // Reported already; left in, it would report errors of its own.
+    function
+        .attrs
+        .retain(|attr| !signature::is_tokio_main(attr));
     let errors = errors.into_compile_error();
     quote! {
         #[allow(dead_code)]

@@ -1,4 +1,4 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("../docs/crate.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -12,7 +12,7 @@ mod shutdown;
 mod state;
 mod status;
 mod tracker;
-pub mod watchdog;
+mod watchdog;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -21,19 +21,36 @@ pub mod __private;
 pub use adaptive::TimeoutSource;
 pub use config::{
     AddrParseError, AutoTimeout, Config, ConfigError, IdleMode, ListenAddr, ENV_GRACE, ENV_MODE,
-    ENV_PORT, ENV_STATE, ENV_TIMEOUT,
+    ENV_PORT, ENV_SOCKET_MODE, ENV_STATE, ENV_TIMEOUT,
 };
 /// Serves the router that the function returns until the server is idle,
 /// then drains and exits.
 ///
 /// Goes on `async fn main() -> axum::Router` or
 /// `async fn main() -> Result<axum::Router, E>` (with `E: Display`, or
-/// `Debug`). Keys, all optional: `timeout` (default `"30s"`, or `"auto"`
-/// for the [adaptive timeout](crate::adaptive)), `cold_start_cost` (with
-/// `"auto"` only; `"30s"`, within 1 s to 1 h), `state` (an absolute path,
-/// the adaptive timeout's state file), `grace` (`"10s"`), `addr`
-/// (`"0.0.0.0:8080"`), `ignore` (`[]`), `crate` (`"::idle_runtime"`). See the [crate documentation](crate) for what each
-/// means, the activity rules and the exit codes.
+/// `Debug`), without `#[tokio::main]`: the attribute builds the runtime. See
+/// [the attribute](crate#the-attribute) for the rules, and
+/// [shutdown and exit codes](crate#shutdown-and-exit-codes) for what the
+/// generated `main` returns.
+///
+/// Every key is optional and checked at compile time:
+///
+/// | key | value | default | see |
+/// |---|---|---|---|
+/// | `timeout` | a duration such as `"30s"`, or `"auto"` | `"30s"`; env `IDLE_TIMEOUT` | [what counts as activity](crate#what-counts-as-activity), [adaptive timeout](crate#adaptive-timeout) |
+/// | `cold_start_cost` | with `"auto"` only: a duration from 1 s to 1 h | `"30s"` | [adaptive timeout](crate#adaptive-timeout) |
+/// | `state` | with `"auto"`: an absolute path | none; env `IDLE_STATE` | [adaptive timeout](crate#adaptive-timeout) |
+/// | `grace` | a duration: the longest drain | `"10s"`; env `IDLE_GRACE` | [shutdown and exit codes](crate#shutdown-and-exit-codes) |
+/// | `addr` | `"ip:port"`, `"[ipv6]:port"` or `"unix:/absolute/path"` | `"0.0.0.0:8080"`; env `PORT` replaces the port | [socket activation](crate#socket-activation), [environment variables](crate#environment-variables) |
+/// | `ignore` | an array of paths, each starting with `/` | `[]` | [what counts as activity](crate#what-counts-as-activity) |
+/// | `ignore_header` | a header name, or an array of them | `[]` | [what counts as activity](crate#what-counts-as-activity) |
+/// | `status` | a path such as `"/_idle"` | off | [lifecycle](crate#lifecycle-shutdown-hook-status-maximum-lifetime-websockets) |
+/// | `max_lifetime` | a duration | never | [lifecycle](crate#lifecycle-shutdown-hook-status-maximum-lifetime-websockets) |
+/// | `on_shutdown` | the path of an `async fn(ShutdownReason)` | none | [lifecycle](crate#lifecycle-shutdown-hook-status-maximum-lifetime-websockets) |
+/// | `crate` | the path of the runtime crate, as a string | `"::idle_runtime"` | the last example below |
+///
+/// Durations are one or more `<integer><unit>` groups, units `h`, `m`, `s`,
+/// `ms`, largest first, greater than zero: `"500ms"`, `"1m30s"`, `"2h"`.
 ///
 /// # Examples
 ///
@@ -100,6 +117,21 @@ pub use serve::{serve, Serve, ServeFuture};
 pub use shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 pub use status::Status;
 pub use tracker::{tracker, ActivityGuard, Tracker};
+
+/// What the error type of an `#[idle_server]` function must be: `Display`
+/// (preferred) or `Debug`, so that a failed setup can be printed. Every
+/// `Debug` type has it; the attribute's generated code asks for it only when
+/// the error has no `Display`. Named here, at the crate root, because the
+/// compiler names it when a type has neither.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the error type of an `#[idle_server]` function must implement `Display` or `Debug`; `{Self}` implements neither",
+    label = "`{Self}` cannot be printed",
+    note = "a failed setup prints its error (`Display`, else `Debug`) and exits 1: add `#[derive(Debug)]` to `{Self}`, or implement `std::fmt::Display` for it"
+)]
+pub trait SetupErrorDisplayOrDebug: std::fmt::Debug {}
+
+impl<E: std::fmt::Debug + ?Sized> SetupErrorDisplayOrDebug for E {}
 
 /// Keeps the server awake until the returned guard is dropped: a shortcut
 /// for [`tracker()`]`.`[`keep_awake()`](Tracker::keep_awake).

@@ -3,11 +3,11 @@
 //! Unix domain socket.
 //!
 //! Under socket activation (systemd, `systemd-socket-activate`: the variables
-//! `LISTEN_FDS` and `LISTEN_PID`) the first passed descriptor is served, a
-//! TCP or a Unix stream socket. The socket belongs to the activator and
-//! outlives the process, so connections that arrive while the server is
-//! stopped wait in the kernel's queue and are served by the next start: a
-//! stop/start cycle loses nothing.
+//! `LISTEN_FDS` and `LISTEN_PID`, read as `sd_listen_fds(3)` reads them) the
+//! first passed descriptor is served, a TCP or a Unix stream socket. The
+//! socket belongs to the activator and outlives the process, so connections
+//! that arrive while the server is stopped wait in the kernel's queue and
+//! are served by the next start: a stop/start cycle loses nothing.
 //!
 //! A passed socket must be listening (systemd `Accept=no`, the default).
 //! With `Accept=yes` systemd passes one connected socket per instance; the
@@ -17,9 +17,12 @@
 //!
 //! A Unix socket bound from `addr = "unix:/path"` replaces a stale socket
 //! file left by a previous run (one nobody listens on), never a file of
-//! another kind nor a socket another server is listening on, and is removed
-//! when the server stops. An inherited socket's file belongs to the activator
-//! and is left alone.
+//! another kind nor a socket another server is listening on. It gets
+//! [`Config::socket_mode`](crate::Config::socket_mode) if one is set, and is
+//! removed when the server stops if the path still names the socket this
+//! process bound (same device and inode): a server that has bound the path
+//! since keeps its socket. An inherited socket's file belongs to the
+//! activator and is left alone.
 
 use std::io;
 use std::pin::Pin;
@@ -30,10 +33,25 @@ use tokio::net::{TcpListener, TcpStream};
 #[cfg(unix)]
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::config::passed_sockets;
 use crate::{Config, ListenAddr};
 
 /// A listening socket passed by socket activation, not yet registered with
 /// the runtime: see [`take_activated_listener`] and [`bind`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use idle_runtime::ActivatedListener;
+///
+/// match idle_runtime::take_activated_listener()? {
+///     Some(ActivatedListener::Tcp(socket)) => eprintln!("TCP {:?}", socket.local_addr()?),
+///     Some(ActivatedListener::Unix(socket)) => eprintln!("Unix {:?}", socket.local_addr()?),
+///     Some(_) => eprintln!("another kind of socket"),
+///     None => eprintln!("no socket activation: bind the configured address"),
+/// }
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ActivatedListener {
@@ -47,13 +65,63 @@ pub enum ActivatedListener {
 /// A listening socket that [`serve`](crate::serve()) accepts connections
 /// from: TCP or a Unix domain socket. Made by [`bind`], or from a tokio
 /// listener with `into()`.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// use idle_runtime::Listener;
+///
+/// let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let listener = Listener::from(tcp);
+/// println!("listening on {}", listener.local_addr()?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Listener {
     kind: Kind,
     /// The socket file to remove when the listener is dropped: set for a
     /// Unix socket this process bound itself.
     #[cfg(unix)]
-    unlink: Option<std::path::PathBuf>,
+    unlink: Option<SocketFile>,
+}
+
+/// A Unix socket file this process bound: its path, and its device and
+/// inode, so that it is removed only if the path still names it.
+#[cfg(unix)]
+#[derive(Debug)]
+struct SocketFile {
+    path: std::path::PathBuf,
+    id: (u64, u64),
+}
+
+#[cfg(unix)]
+impl SocketFile {
+    /// The socket just bound at `path`.
+    fn bound(path: &std::path::Path) -> io::Result<SocketFile> {
+        Ok(SocketFile {
+            path: path.to_owned(),
+            id: file_id(path)?,
+        })
+    }
+
+    /// Removes the file if the path still names the socket this process
+    /// bound. Between the check and the removal another server would have
+    /// to remove this socket and bind its own: a window of two system calls.
+    fn remove(&self) {
+        if file_id(&self.path).ok() == Some(self.id) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The device and inode of the file at `path`, not following a symlink.
+#[cfg(unix)]
+fn file_id(path: &std::path::Path) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::symlink_metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 #[derive(Debug)]
@@ -125,8 +193,8 @@ impl Listener {
 #[cfg(unix)]
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Some(path) = &self.unlink {
-            let _ = std::fs::remove_file(path);
+        if let Some(file) = &self.unlink {
+            file.remove();
         }
     }
 }
@@ -196,18 +264,48 @@ impl AsyncWrite for Stream {
 
 /// Takes the listening socket passed by socket activation, if any.
 ///
-/// Returns `Ok(None)` when `LISTEN_FDS` is unset, or set for another process
-/// (`LISTEN_PID` differs). It removes `LISTEN_FDS` and `LISTEN_PID` from the
-/// environment so that child processes do not inherit them, so call it
-/// before starting threads that read the environment (the `#[idle_server]`
-/// main calls it before building the tokio runtime).
+/// The variables are read as `sd_listen_fds(3)` reads them: returns
+/// `Ok(None)` when `LISTEN_PID` is unset or names another process, or when
+/// `LISTEN_FDS` is unset. It removes `LISTEN_FDS`, `LISTEN_PID` and
+/// `LISTEN_FDNAMES` from the environment so that child processes do not
+/// inherit them, so call it before starting threads that read the
+/// environment (the `#[idle_server]` main calls it before building the
+/// tokio runtime).
 ///
 /// # Errors
 ///
-/// The passed descriptor is neither a TCP nor a Unix stream socket, is not
-/// listening (systemd `Accept=yes`), or cannot be used.
+/// `LISTEN_PID` names this process but `LISTEN_FDS` is not a count of 1 or
+/// more (or `LISTEN_PID` is not a process id); the passed descriptor is
+/// neither a TCP nor a Unix stream socket, is not listening (systemd
+/// `Accept=yes`), or cannot be used.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// let config = idle_runtime::Config::default();
+/// // Before the runtime's threads start: it edits the environment.
+/// let activated = idle_runtime::take_activated_listener()?;
+/// if activated.is_some() {
+///     eprintln!("serving the socket passed by socket activation");
+/// }
+/// let listener = idle_runtime::bind(&config, activated).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub fn take_activated_listener() -> io::Result<Option<ActivatedListener>> {
+    let passed = passed_sockets(&|name| std::env::var_os(name))
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error.to_string()));
+    if !matches!(passed, Ok(Some(_))) {
+        for variable in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+            std::env::remove_var(variable);
+        }
+        return passed.map(|_| None);
+    }
+    // The same variables, read by listenfd (which also removes them): it
+    // agrees when LISTEN_PID names this process.
     let mut fds = listenfd::ListenFd::from_env();
+    std::env::remove_var("LISTEN_FDNAMES");
     if fds.len() == 0 {
         return Ok(None);
     }
@@ -268,12 +366,33 @@ fn is_listening<S>(_socket: &S) -> io::Result<bool> {
 /// The listener to serve: `activated` if socket activation passed one,
 /// otherwise a new socket bound to `config.addr`.
 ///
+/// A Unix socket it binds gets [`Config::socket_mode`] if one is set, and
+/// is removed when the [`Listener`] is dropped (if the path still names it).
+///
 /// # Errors
 ///
 /// The address cannot be bound (in use, not local, no permission, a file
-/// that is not a socket in the way of a Unix socket); the message names the
-/// address.
+/// that is not a socket in the way of a Unix socket), or the socket's mode
+/// cannot be set; the message names the address.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn example() -> std::io::Result<()> {
+/// use idle_runtime::{Config, ListenAddr};
+///
+/// let addr: ListenAddr = "unix:/run/app/app.sock".parse().map_err(std::io::Error::other)?;
+/// let config = Config::default().with_addr(addr).with_socket_mode(0o660);
+/// let listener = idle_runtime::bind(&config, None).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn bind(config: &Config, activated: Option<ActivatedListener>) -> io::Result<Listener> {
+    if activated.is_some() && config.socket_mode.is_some() {
+        crate::log::warning(
+            "the socket mode (IDLE_SOCKET_MODE) is ignored: the socket passed by socket activation belongs to the activator (systemd: SocketMode= in the .socket unit)",
+        );
+    }
     match activated {
         Some(ActivatedListener::Tcp(listener)) => {
             listener.set_nonblocking(true)?;
@@ -299,10 +418,22 @@ pub async fn bind(config: &Config, activated: Option<ActivatedListener>) -> io::
                 ListenAddr::Unix(path) => {
                     remove_stale_socket(path).map_err(in_context)?;
                     let listener = UnixListener::bind(path).map_err(in_context)?;
-                    Ok(Listener {
+                    // From here on, dropping the listener removes the file.
+                    let listener = Listener {
                         kind: Kind::Unix(listener),
-                        unlink: Some(path.clone()),
-                    })
+                        unlink: Some(SocketFile::bound(path).map_err(in_context)?),
+                    };
+                    if let Some(mode) = config.socket_mode {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                            .map_err(|error| {
+                                in_context(io::Error::new(
+                                    error.kind(),
+                                    format!("cannot set its mode to {mode:o}: {error}"),
+                                ))
+                            })?;
+                    }
+                    Ok(listener)
                 }
                 #[cfg(not(unix))]
                 ListenAddr::Unix(_) => Err(in_context(io::Error::new(

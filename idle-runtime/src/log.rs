@@ -4,9 +4,22 @@
 //! server, in `serve/lines.rs`; this module depends on nothing else in the
 //! crate, so that every module may report through it.
 
+use std::io::Write;
 use std::time::Duration;
 
 use crate::shutdown::ShutdownReason;
+
+/// Writes one line on stderr, and nothing else can: every line the runtime
+/// prints goes through here. A failed write is ignored: when stderr is
+/// closed, or is a pipe whose reader has gone (a log shipper that died:
+/// `EPIPE`), `eprintln!` would panic and turn a clean exit 0 into 101, which
+/// platforms restart as a crash. The line is written with one `write` call,
+/// so lines from several threads do not interleave.
+pub(crate) fn stderr_line(args: std::fmt::Arguments<'_>) {
+    let mut line = args.to_string();
+    line.push('\n');
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
 
 /// A duration as the attribute and the environment spell it (`1m30s`).
 pub(crate) fn fmt_duration(duration: Duration) -> impl std::fmt::Display {
@@ -27,7 +40,7 @@ pub(crate) fn warning(message: &str) {
     if has_subscriber() {
         tracing::warn!(target: "idle_runtime", "{line}");
     } else {
-        eprintln!("idle: warning: {line}");
+        stderr_line(format_args!("idle: warning: {line}"));
     }
 }
 
@@ -35,7 +48,7 @@ pub(crate) fn warning(message: &str) {
 /// whatever subscriber is installed, because it is the last thing the
 /// process says.
 pub(crate) fn fatal(message: &str) {
-    eprintln!("idle: error: {}", one_line(message));
+    stderr_line(format_args!("idle: error: {}", one_line(message)));
 }
 
 /// `message` on one line whatever an error's `Display` does: its lines
@@ -55,6 +68,6 @@ pub(crate) fn stopped_during_setup(reason: ShutdownReason) {
     if has_subscriber() {
         tracing::info!(target: "idle_runtime", %reason, "exiting: {reason} during setup");
     } else {
-        eprintln!("idle: exiting: {reason} during setup");
+        stderr_line(format_args!("idle: exiting: {reason} during setup"));
     }
 }

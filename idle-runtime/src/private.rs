@@ -1,7 +1,7 @@
 //! Support for the code `#[idle_server]` generates. Not a public API: names
 //! here may change in any release.
 
-use std::fmt::{Debug, Display};
+use std::fmt::Display;
 use std::future::Future;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -246,31 +246,47 @@ impl<E> SetupOutput for Result<axum::Router, E> {
 }
 
 /// Describes a setup error with `Display` if it has it, else `Debug`, by
-/// autoref specialisation: `(&Wrapper(&e)).describe()` picks
-/// [`DescribeDisplay`] when `E: Display`, and [`DescribeDebug`] otherwise.
-/// Named for the compiler's message when `E` has neither ("the method
-/// `describe` exists for `&SetupErrorMustImplementDisplayOrDebug<..>`, but
-/// its trait bounds were not satisfied").
-pub struct SetupErrorMustImplementDisplayOrDebug<'a, E>(pub &'a E);
+/// autoref specialisation: `(&SetupError(&e)).via()` picks [`ViaDisplay`]
+/// when `E: Display` and [`ViaDebug`] otherwise, and the tag it returns
+/// describes the error. [`ViaDebug`] applies to every type, so that a type
+/// with neither is reported when [`DebugTag::describe`] takes it as a
+/// [`crate::SetupErrorDisplayOrDebug`]: that trait's message, on the user's
+/// type.
+pub struct SetupError<'a, E>(pub &'a E);
 
-pub trait DescribeDisplay {
-    fn describe(&self) -> String;
-}
-
-impl<E: Display> DescribeDisplay for SetupErrorMustImplementDisplayOrDebug<'_, E> {
-    fn describe(&self) -> String {
-        // `{:#}` shows the whole cause chain of anyhow and eyre errors on
-        // one line; other types ignore the flag.
-        format!("{:#}", self.0)
+pub trait ViaDisplay {
+    fn via(&self) -> DisplayTag {
+        DisplayTag
     }
 }
 
-pub trait DescribeDebug {
-    fn describe(&self) -> String;
+impl<E: Display> ViaDisplay for SetupError<'_, E> {}
+
+pub trait ViaDebug {
+    fn via(&self) -> DebugTag {
+        DebugTag
+    }
 }
 
-impl<E: Debug> DescribeDebug for &SetupErrorMustImplementDisplayOrDebug<'_, E> {
-    fn describe(&self) -> String {
-        format!("{:?}", self.0)
+impl<E> ViaDebug for &SetupError<'_, E> {}
+
+pub struct DisplayTag;
+
+impl DisplayTag {
+    pub fn describe(self, error: &dyn Display) -> String {
+        // `{:#}` shows the whole cause chain of anyhow and eyre errors on
+        // one line; other types ignore the flag.
+        format!("{error:#}")
+    }
+}
+
+pub struct DebugTag;
+
+impl DebugTag {
+    // A trait object rather than a bound, so that the compiler's message
+    // names only the trait (a bound would add "required by a bound in" this
+    // private function).
+    pub fn describe(self, error: &dyn crate::SetupErrorDisplayOrDebug) -> String {
+        format!("{error:?}")
     }
 }

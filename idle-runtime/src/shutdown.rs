@@ -9,7 +9,26 @@
 use std::fmt;
 use std::time::Duration;
 
-/// What started the shutdown.
+/// What started the shutdown: in the [`ShutdownReport`], and given to the
+/// shutdown hook.
+///
+/// # Examples
+///
+/// A shutdown hook (`on_shutdown` of the attribute, or
+/// [`Serve::with_shutdown_hook`](crate::Serve::with_shutdown_hook)) that
+/// says why the server stops:
+///
+/// ```
+/// use idle_runtime::ShutdownReason;
+///
+/// async fn flush(reason: ShutdownReason) {
+///     if reason == ShutdownReason::Idle {
+///         eprintln!("idle: nothing to flush");
+///     } else {
+///         eprintln!("flushing before exit ({reason})"); // "SIGTERM", ...
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShutdownReason {
@@ -83,6 +102,24 @@ pub enum HookOutcome {
 }
 
 /// What [`Serve`](crate::Serve) returns once the server has stopped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use idle_runtime::{Drain, Listener};
+///
+/// # async fn example(listener: Listener, app: axum::Router) -> std::io::Result<()> {
+/// let report = idle_runtime::serve(listener, app).await?;
+/// eprintln!(
+///     "stopped ({}) after {:?}, {} requests served",
+///     report.reason, report.uptime, report.requests
+/// );
+/// if let Drain::GraceExpired { abandoned } = report.drain {
+///     eprintln!("{abandoned} activities were cut short");
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {

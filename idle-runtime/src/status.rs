@@ -18,6 +18,24 @@ use crate::{IdleMode, Tracker};
 /// [`status()`](crate::status()).
 ///
 /// Nothing in it can change the server: it is a copy.
+///
+/// # Examples
+///
+/// A handler that reports how long the server has left:
+///
+/// ```
+/// use axum::{routing::get, Router};
+///
+/// async fn left() -> String {
+///     let status = idle_runtime::status();
+///     match status.until_idle {
+///         Some(left) => format!("idle shutdown in {left:?}"),
+///         None => format!("{} activities running", status.active),
+///     }
+/// }
+///
+/// let app: Router = Router::new().route("/left", get(left));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Status {

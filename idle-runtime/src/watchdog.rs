@@ -53,7 +53,27 @@ impl Tracker {
     ///
     /// This is the watchdog: it sleeps until the current deadline
     /// (`last activity + timeout`), then looks again; it never polls on a
-    /// fixed tick. See [`watchdog`](crate::watchdog) for the details.
+    /// fixed tick. While something runs it wakes once per `timeout` (the
+    /// request path never touches a timer), and each time it wakes it
+    /// recomputes the deadline from a fresh reading, so it resolves at
+    /// `last activity + timeout` itself, not up to a poll interval later.
+    ///
+    /// # Examples
+    ///
+    /// The shutdown signal of another server, such as `axum::serve`:
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use idle_runtime::{ActivityLayer, Tracker};
+    ///
+    /// # async fn example(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    /// let tracker = Tracker::new();
+    /// let app = axum::Router::new().layer(ActivityLayer::new(tracker.clone()));
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async move { tracker.wait_idle(Duration::from_secs(30)).await })
+    ///     .await
+    /// # }
+    /// ```
     pub async fn wait_idle(&self, timeout: Duration) {
         wait_until_idle(self, Some(timeout)).await;
     }

@@ -9,7 +9,8 @@
 //!   and sends a close frame when the shutdown starts
 //!
 //! The hook prints `hook: <reason>` on stderr after waiting
-//! `IDLE_TEST_HOOK_MS` milliseconds (default 0).
+//! `IDLE_TEST_HOOK_MS` milliseconds (default 0), or panics instead if
+//! `IDLE_TEST_HOOK_PANIC` is set.
 
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ async fn hook(reason: ShutdownReason) {
         .and_then(|ms| ms.parse().ok())
         .unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(ms)).await;
+    if std::env::var_os("IDLE_TEST_HOOK_PANIC").is_some() {
+        panic!("hook panicked on purpose ({reason})");
+    }
     eprintln!("hook: {reason}");
 }
 

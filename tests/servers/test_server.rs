@@ -27,6 +27,10 @@
 //! - `ANY /ws-echo` → a WebSocket (over HTTP/1.1, or HTTP/2 extended
 //!   CONNECT) that echoes every message, with no activity code at all
 //!
+//! - `GET /slow-counted/{ms}` → as `/slow/{ms}`, and counts the handlers
+//!   that have started; `GET /slow-started` → that count, so a test can
+//!   see that a request reached its handler before it acts on it
+//!
 //! Routes for `tests/clients.rs`:
 //! - `POST /upload`, `PUT /upload` → reads the whole request body (any
 //!   content type, gRPC's included), then answers its length in bytes
@@ -34,6 +38,7 @@
 //! With `IDLE_TEST_FAIL_SETUP` set, setup returns an error instead.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -60,6 +65,11 @@ async fn main() -> Result<Router, String> {
         .route("/", get(|| async { "hello" }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/slow/{ms}", get(slow))
+        .route("/slow-counted/{ms}", get(slow_counted))
+        .route(
+            "/slow-started",
+            get(|| async { SLOW_STARTED.load(Ordering::SeqCst).to_string() }),
+        )
         .route("/stream/{chunks}/{interval_ms}", get(stream))
         .route("/panic", get(panics))
         .route("/guard/{ms}", get(guard))
@@ -84,6 +94,14 @@ async fn main() -> Result<Router, String> {
 async fn slow(Path(ms): Path<u64>) -> &'static str {
     tokio::time::sleep(Duration::from_millis(ms)).await;
     "done"
+}
+
+/// How many `/slow-counted/{ms}` handlers have started.
+static SLOW_STARTED: AtomicU64 = AtomicU64::new(0);
+
+async fn slow_counted(path: Path<u64>) -> &'static str {
+    SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
+    slow(path).await
 }
 
 async fn stream(Path((chunks, interval_ms)): Path<(u32, u64)>) -> Body {

@@ -4,7 +4,7 @@
 //!
 //! - [`Learning`] is the policy, pure and free of I/O (the cost model, the
 //!   rule and the bound it guarantees are below). The simulator
-//!   (`cargo run --release --example simulate`) replays traces through it,
+//!   (`cargo run --release -p idle --example simulate`) replays traces through it,
 //!   the project's own or a user's (`--trace FILE`).
 //! - In the server, only activity moves the policy. When the activity count
 //!   leaves zero, the tracker notes the idle gap that has just ended as

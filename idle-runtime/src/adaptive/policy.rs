@@ -1,6 +1,6 @@
 //! The adaptive timeout's policy: pure arithmetic on idle gaps, no clock, no
 //! I/O, so that the tests, the property tests and the simulator
-//! (`cargo run --release --example simulate`) run exactly the code the
+//! (`cargo run --release -p idle --example simulate`) run exactly the code the
 //! server runs.
 //!
 //! The cost model, the rule and its bound are documented on the

@@ -21,18 +21,46 @@ pub const ENV_GRACE: &str = "IDLE_GRACE";
 pub const ENV_PORT: &str = "PORT";
 /// The environment variable that overrides the detected [`IdleMode`].
 pub const ENV_MODE: &str = "IDLE_MODE";
+/// The environment variable that sets [`Config::socket_mode`]: octal
+/// permission bits such as `660`.
+pub const ENV_SOCKET_MODE: &str = "IDLE_SOCKET_MODE";
+/// Socket activation: the process the sockets are passed to.
+const LISTEN_PID: &str = "LISTEN_PID";
+/// Socket activation: how many sockets are passed, from descriptor 3 on.
+const LISTEN_FDS: &str = "LISTEN_FDS";
 
 impl Config {
     /// Applies the environment overrides `IDLE_TIMEOUT` (a duration, or
-    /// `auto`), `IDLE_STATE`, `IDLE_GRACE`, `PORT` and `IDLE_MODE` of this
-    /// process; takes `$STATE_DIRECTORY/idle.state` as the state file when
-    /// systemd sets `STATE_DIRECTORY` (a unit with `StateDirectory=`) and
-    /// no state file is given; and detects the platform when
+    /// `auto`), `IDLE_STATE`, `IDLE_GRACE`, `PORT`, `IDLE_SOCKET_MODE` and
+    /// `IDLE_MODE` of this process; takes `$STATE_DIRECTORY/idle.state` as
+    /// the state file when systemd sets `STATE_DIRECTORY` (a unit with
+    /// `StateDirectory=`) and no state file is given; and detects the
+    /// platform when
     /// `IDLE_MODE` is unset (see [`IdleMode`] and the crate docs, "Platforms").
+    ///
+    /// It also checks socket activation's variables as `sd_listen_fds(3)`
+    /// reads them: `LISTEN_PID` unset or naming another process means no
+    /// socket was passed to this one; `LISTEN_PID` naming this process with
+    /// a `LISTEN_FDS` that is not a count of 1 or more is an error.
     ///
     /// # Errors
     ///
     /// A [`ConfigError`] naming the first variable that is set but invalid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use idle_runtime::Config;
+    ///
+    /// match Config::default().apply_env() {
+    ///     Ok(config) => println!("idle timeout {:?}", config.timeout),
+    ///     Err(error) => {
+    ///         // invalid IDLE_TIMEOUT="30 seconds": expected a duration ...
+    ///         eprintln!("{error}");
+    ///         std::process::exit(2);
+    ///     }
+    /// }
+    /// ```
     pub fn apply_env(self) -> Result<Self, ConfigError> {
         self.apply_env_from(|name| std::env::var_os(name))
     }
@@ -61,10 +89,14 @@ impl Config {
         if let Some(value) = lookup(ENV_PORT) {
             self.set_port(parse_port(value)?);
         }
+        if let Some(value) = lookup(ENV_SOCKET_MODE) {
+            self.set_socket_mode(parse_socket_mode(value)?);
+        }
+        let activated = passed_sockets(&lookup)?.is_some();
         if let Some(value) = lookup(ENV_MODE) {
             self.mode = parse_mode(value)?;
             self.mode_reason = Cow::Borrowed("IDLE_MODE is set");
-        } else if let Some((mode, reason)) = mode::detect(&lookup) {
+        } else if let Some((mode, reason)) = mode::detect(&lookup, activated) {
             self.mode = mode;
             self.mode_reason = Cow::Borrowed(reason);
         }
@@ -103,6 +135,85 @@ impl Config {
         }
     }
 }
+
+impl Config {
+    /// `IDLE_SOCKET_MODE`: the mode of a Unix socket the server binds.
+    fn set_socket_mode(&mut self, mode: u32) {
+        match &self.addr {
+            ListenAddr::Unix(_) => self.socket_mode = Some(mode),
+            ListenAddr::Tcp(addr) => crate::log::warning(&format!(
+                "IDLE_SOCKET_MODE={mode:o} is ignored: the server listens on TCP ({addr}), not a Unix socket"
+            )),
+        }
+    }
+}
+
+/// How many sockets socket activation passed to this process, as
+/// `sd_listen_fds(3)` decides: `None` unless `LISTEN_PID` is set to this
+/// process's id and `LISTEN_FDS` is set; then `LISTEN_FDS` must be a count
+/// of 1 or more. `LISTEN_PID` set but not a process id is an error too.
+pub(crate) fn passed_sockets(
+    lookup: &impl Fn(&str) -> Option<OsString>,
+) -> Result<Option<u32>, ConfigError> {
+    let Some(pid) = lookup(LISTEN_PID) else {
+        return Ok(None);
+    };
+    let pid = utf8(LISTEN_PID, pid, PID_EXPECTED)?;
+    match parse_decimal::<u32>(&pid) {
+        Some(pid) if pid == std::process::id() => {}
+        Some(pid) if pid > 0 => return Ok(None),
+        _ => {
+            return Err(ConfigError {
+                variable: LISTEN_PID,
+                value: pid,
+                expected: PID_EXPECTED,
+                reason: None,
+            })
+        }
+    }
+    let Some(count) = lookup(LISTEN_FDS) else {
+        return Ok(None);
+    };
+    let count = utf8(LISTEN_FDS, count, FDS_EXPECTED)?;
+    match parse_decimal::<u32>(&count) {
+        Some(n) if n > 0 && n < i32::MAX as u32 - 3 => Ok(Some(n)),
+        _ => Err(ConfigError {
+            variable: LISTEN_FDS,
+            value: count,
+            expected: FDS_EXPECTED,
+            reason: Some("LISTEN_PID names this process".to_owned()),
+        }),
+    }
+}
+
+/// A number written plainly: digits only, no sign, no spaces.
+fn parse_decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
+    (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}
+
+const PID_EXPECTED: &str = "a process id (socket activation)";
+
+const FDS_EXPECTED: &str = "the number of sockets passed by socket activation, 1 or more";
+
+/// `IDLE_SOCKET_MODE`: octal permission bits, as chmod takes them.
+fn parse_socket_mode(value: OsString) -> Result<u32, ConfigError> {
+    let text = utf8(ENV_SOCKET_MODE, value, SOCKET_MODE_EXPECTED)?;
+    let octal = (3..=4).contains(&text.len()) && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match octal.then(|| u32::from_str_radix(&text, 8)) {
+        Some(Ok(mode)) if mode <= 0o777 => Ok(mode),
+        _ => Err(ConfigError {
+            variable: ENV_SOCKET_MODE,
+            value: text,
+            expected: SOCKET_MODE_EXPECTED,
+            reason: None,
+        }),
+    }
+}
+
+const SOCKET_MODE_EXPECTED: &str =
+    "octal permission bits such as \"660\" or \"0666\" (at most 777)";
 
 /// `IDLE_STATE`: an absolute path.
 fn parse_state(value: OsString) -> Result<PathBuf, ConfigError> {
@@ -403,9 +514,10 @@ mod tests {
                 "Fly.io: FLY_MACHINE_ID is set",
             ),
             (
+                // No LISTEN_PID: not for this process, as sd_listen_fds says.
                 &[("LISTEN_FDS", "1")],
                 IdleMode::Exit,
-                "socket activation: LISTEN_FDS is set",
+                "default",
             ),
             (
                 &[("K_SERVICE", "hello"), ("IDLE_MODE", "exit")],
@@ -435,12 +547,78 @@ mod tests {
             "activation for another process"
         );
         let config = with_env(&[("LISTEN_FDS", "1"), ("LISTEN_PID", &ours)]).unwrap();
-        assert_eq!(config.mode_reason(), "socket activation: LISTEN_FDS is set");
+        assert_eq!(
+            config.mode_reason(),
+            "socket activation: LISTEN_PID and LISTEN_FDS are set"
+        );
         let error = with_env(&[("IDLE_MODE", "off")]).unwrap_err();
         assert_eq!(
             error.to_string(),
             "invalid IDLE_MODE=\"off\": expected `exit` or `drain-only`"
         );
+    }
+
+    /// `sd_listen_fds(3)`: sockets for another process, or for no process
+    /// named, are not ours; a malformed count for this process is an error.
+    #[test]
+    fn socket_activation_follows_sd_listen_fds() {
+        let ours = std::process::id().to_string();
+        let other = (std::process::id() + 1).to_string();
+        let passed = |vars: &[(&str, &str)]| {
+            passed_sockets(&|name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            })
+        };
+        assert_eq!(passed(&[]), Ok(None));
+        assert_eq!(passed(&[("LISTEN_FDS", "garbage")]), Ok(None));
+        assert_eq!(
+            passed(&[("LISTEN_FDS", "2"), ("LISTEN_PID", &other)]),
+            Ok(None)
+        );
+        assert_eq!(
+            passed(&[("LISTEN_FDS", "x"), ("LISTEN_PID", &other)]),
+            Ok(None)
+        );
+        assert_eq!(passed(&[("LISTEN_PID", &ours)]), Ok(None));
+        assert_eq!(
+            passed(&[("LISTEN_FDS", "2"), ("LISTEN_PID", &ours)]),
+            Ok(Some(2))
+        );
+        for bad in ["garbage", "", "0", "-1", "+1", " 1", "99999999999"] {
+            let error = passed(&[("LISTEN_FDS", bad), ("LISTEN_PID", &ours)]).unwrap_err();
+            assert_eq!(error.variable(), "LISTEN_FDS", "{bad:?}");
+        }
+        let error = passed(&[("LISTEN_FDS", "1"), ("LISTEN_PID", "me")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid LISTEN_PID=\"me\": expected a process id (socket activation)"
+        );
+        // And apply_env reports it, so the attribute's main exits 2.
+        let error = with_env(&[("LISTEN_FDS", "garbage"), ("LISTEN_PID", &ours)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid LISTEN_FDS=\"garbage\": expected the number of sockets passed by socket activation, 1 or more; LISTEN_PID names this process"
+        );
+    }
+
+    #[test]
+    fn socket_mode_is_octal_and_for_unix_sockets_only() {
+        let unix = |value: &str| {
+            Config::default()
+                .with_addr("unix:/run/app.sock".parse::<ListenAddr>().unwrap())
+                .apply_env_from(|name| (name == "IDLE_SOCKET_MODE").then(|| OsString::from(value)))
+        };
+        assert_eq!(unix("660").unwrap().socket_mode, Some(0o660));
+        assert_eq!(unix("0666").unwrap().socket_mode, Some(0o666));
+        for bad in ["", "66", "rw-rw----", "0o660", "888", "1777", "u+rw"] {
+            let error = unix(bad).unwrap_err();
+            assert_eq!(error.variable(), "IDLE_SOCKET_MODE", "{bad:?}");
+        }
+        // TCP: a warning line, not an error.
+        let tcp = with_env(&[("IDLE_SOCKET_MODE", "660")]).unwrap();
+        assert_eq!(tcp.socket_mode, None);
     }
 
     #[test]

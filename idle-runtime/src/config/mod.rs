@@ -10,6 +10,7 @@
 //! | `ignore`  | none             | none                                     |
 //! | `ignore_headers` | none      | none                                     |
 //! | `mode`    | detected         | `IDLE_MODE` (`exit` or `drain-only`)     |
+//! | `socket_mode` | as the umask leaves it | `IDLE_SOCKET_MODE` (octal, such as `660`) |
 //!
 //! Durations use the grammar of [`idle_duration`]: `"500ms"`, `"30s"`,
 //! `"1m30s"`, `"2h"`, greater than zero. A variable that is set but empty,
@@ -40,7 +41,10 @@ mod env;
 mod mode;
 
 pub use addr::{AddrParseError, ListenAddr};
-pub use env::{ConfigError, ENV_GRACE, ENV_MODE, ENV_PORT, ENV_STATE, ENV_TIMEOUT};
+pub(crate) use env::passed_sockets;
+pub use env::{
+    ConfigError, ENV_GRACE, ENV_MODE, ENV_PORT, ENV_SOCKET_MODE, ENV_STATE, ENV_TIMEOUT,
+};
 pub use mode::IdleMode;
 
 /// The adaptive timeout's settings (`timeout = "auto"`): see
@@ -129,6 +133,13 @@ pub struct Config {
     /// Start a graceful shutdown this long after serving started, even if
     /// busy. Default: never.
     pub max_lifetime: Option<Duration>,
+    /// The permissions of the socket file when [`addr`](Config::addr) is a
+    /// Unix socket that the server binds, such as `0o660` so that a
+    /// reverse proxy in the socket's group may connect. Default `None`: as
+    /// the process's umask leaves it (0755 under the usual umask 022, which
+    /// lets only the server's own user connect). A socket passed by socket
+    /// activation belongs to the activator (systemd's `SocketMode=`).
+    pub socket_mode: Option<u32>,
     /// Why `mode` was chosen, for the startup line.
     mode_reason: Cow<'static, str>,
 }
@@ -148,6 +159,7 @@ impl Default for Config {
             ignore_headers: Vec::new(),
             mode: IdleMode::Exit,
             max_lifetime: None,
+            socket_mode: None,
             mode_reason: Cow::Borrowed("default"),
         }
     }
@@ -210,6 +222,23 @@ impl Config {
     /// Sets [`max_lifetime`](Config::max_lifetime).
     pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.max_lifetime = Some(max_lifetime);
+        self
+    }
+
+    /// Sets [`socket_mode`](Config::socket_mode), the permission bits of a
+    /// Unix socket file the server binds (`0o777` at most).
+    ///
+    /// ```
+    /// use idle_runtime::{Config, ListenAddr};
+    ///
+    /// let addr: ListenAddr = "unix:/run/app/app.sock".parse()?;
+    /// // nginx, in the socket's group, may connect; others may not.
+    /// let config = Config::default().with_addr(addr).with_socket_mode(0o660);
+    /// assert_eq!(config.socket_mode, Some(0o660));
+    /// # Ok::<(), idle_runtime::AddrParseError>(())
+    /// ```
+    pub fn with_socket_mode(mut self, mode: u32) -> Self {
+        self.socket_mode = Some(mode & 0o777);
         self
     }
 

@@ -9,7 +9,7 @@
 //! | `IDLE_MODE=exit`/`drain-only` | (explicit override)    | as given     |
 //! | `K_SERVICE` set            | Cloud Run, Knative        | `drain-only` |
 //! | `AWS_LAMBDA_RUNTIME_API` set | AWS Lambda              | `drain-only` |
-//! | `LISTEN_FDS` set           | systemd socket activation | `exit`       |
+//! | `LISTEN_PID`, `LISTEN_FDS` for this process | systemd socket activation | `exit` |
 //! | `FLY_MACHINE_ID` set       | Fly.io Machines           | `exit`       |
 //! | otherwise                  |                           | `exit`       |
 //!
@@ -18,6 +18,20 @@
 use std::ffi::OsString;
 
 /// Whether the server exits when idle.
+///
+/// [`Config::apply_env`](crate::Config::apply_env) chooses it from the
+/// platform (or `IDLE_MODE`); [`Config::with_mode`](crate::Config::with_mode)
+/// sets it in code.
+///
+/// # Examples
+///
+/// ```
+/// use idle_runtime::{Config, IdleMode};
+///
+/// // Behind a platform that scales to zero by itself: drain on SIGTERM only.
+/// let config = Config::default().with_mode(IdleMode::DrainOnly);
+/// assert_eq!(config.mode.to_string(), "drain-only");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum IdleMode {
     /// Shut down after `timeout` without activity, and on SIGTERM/SIGINT.
@@ -51,21 +65,18 @@ pub(super) fn from_name(name: &str) -> Option<IdleMode> {
 }
 
 /// The mode of the first platform in [`PLATFORMS`] whose variable `lookup`
-/// finds, with the reason the startup line gives.
+/// finds, with the reason the startup line gives. `activated`: sockets were
+/// passed to this process, as `sd_listen_fds(3)` decides (and
+/// `take_activated_listener` with it); otherwise the server binds `addr`
+/// and socket activation is not the reason for anything.
 pub(super) fn detect(
     lookup: &impl Fn(&str) -> Option<OsString>,
+    activated: bool,
 ) -> Option<(IdleMode, &'static str)> {
     PLATFORMS
         .iter()
         .find(|(variable, _, _)| match *variable {
-            // Socket activation addressed to this process only (as
-            // `take_activated_listener` decides): with another process's
-            // LISTEN_PID the server binds `addr`.
-            "LISTEN_FDS" => {
-                lookup(variable).is_some()
-                    && lookup("LISTEN_PID")
-                        .is_none_or(|pid| pid.to_str() == Some(&std::process::id().to_string()))
-            }
+            "LISTEN_FDS" => activated,
             _ => lookup(variable).is_some(),
         })
         .map(|(_, mode, reason)| (*mode, *reason))
@@ -86,7 +97,7 @@ const PLATFORMS: [(&str, IdleMode, &str); 4] = [
     (
         "LISTEN_FDS",
         IdleMode::Exit,
-        "socket activation: LISTEN_FDS is set",
+        "socket activation: LISTEN_PID and LISTEN_FDS are set",
     ),
     (
         "FLY_MACHINE_ID",

@@ -5,6 +5,8 @@
 //! user must always see, the startup line and the exit line, are printed on
 //! stderr as `idle: ...` when no global `tracing` subscriber is installed,
 //! and sent only to the subscriber when one is; so each appears exactly once.
+//! A line that cannot be written (stderr closed, or a pipe whose reader has
+//! gone) is dropped, never a panic: see `log::stderr_line`.
 //!
 //! Under systemd (`NOTIFY_SOCKET` set) the server sends `READY=1` once
 //! listening and `STOPPING=1` when the drain starts, so `Type=notify` units
@@ -13,7 +15,7 @@
 use std::time::Duration;
 
 use crate::adaptive::TimeoutSource;
-use crate::log::{fmt_duration, has_subscriber};
+use crate::log::{fmt_duration, has_subscriber, stderr_line};
 use crate::shutdown::{Drain, HookOutcome, ShutdownReason, ShutdownReport};
 use crate::{IdleMode, ListenAddr};
 
@@ -69,9 +71,9 @@ pub(super) fn listening(event: &Listening<'_>) {
             "listening on {url}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
         );
     } else {
-        eprintln!(
+        stderr_line(format_args!(
             "idle: listening on {url}{source}; {exit}, grace {grace}; mode {mode} ({mode_reason})"
-        );
+        ));
     }
 }
 
@@ -135,7 +137,9 @@ pub(super) fn accept_failed(error: &std::io::Error, failures: u64) {
     if has_subscriber() {
         tracing::error!(target: "idle_runtime", %error, failures, "accept failed{more}; pausing accepts for 50ms");
     } else {
-        eprintln!("idle: accept failed: {error}{more}; pausing accepts for 50ms");
+        stderr_line(format_args!(
+            "idle: accept failed: {error}{more}; pausing accepts for 50ms"
+        ));
     }
 }
 
@@ -186,7 +190,9 @@ pub(super) fn exiting(report: &ShutdownReport, timeout: Duration) {
             "exiting: {reason}; uptime {uptime}, {served}{abandoned}{hook}"
         );
     } else {
-        eprintln!("idle: exiting: {reason}; uptime {uptime}, {served}{abandoned}{hook}");
+        stderr_line(format_args!(
+            "idle: exiting: {reason}; uptime {uptime}, {served}{abandoned}{hook}"
+        ));
     }
 }
 

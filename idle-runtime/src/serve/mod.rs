@@ -101,6 +101,25 @@ pub(crate) type Hook =
     Box<dyn FnOnce(ShutdownReason) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A server that has not started yet; see [`serve`]. Await it to run it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use idle_runtime::{Config, Listener, ShutdownReason};
+///
+/// # async fn example(listener: Listener, app: axum::Router) -> std::io::Result<()> {
+/// let config = Config::default().with_timeout(Duration::from_secs(60));
+/// let report = idle_runtime::serve(listener, app)
+///     .with_config(&config)
+///     .with_status_route("/_idle")
+///     .with_shutdown_hook(|reason: ShutdownReason| async move {
+///         eprintln!("stopping: {reason}");
+///     })
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a Serve does nothing until it is awaited"]
 pub struct Serve<S> {
     listener: Listener,

@@ -418,6 +418,21 @@ pub fn tracker() -> &'static Tracker {
 /// Created by [`Tracker::keep_awake`] (and, for each request, by the
 /// [`ActivityLayer`](crate::ActivityLayer)). Dropping it ends the activity and
 /// starts the idle clock if it was the last one.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let guard = idle_runtime::keep_awake();
+/// let job = tokio::spawn(async move {
+///     let _guard = guard; // dropped when the job ends, however it ends
+///     // ... work that an idle shutdown must not cut short ...
+/// });
+/// job.await.unwrap();
+/// assert_eq!(idle_runtime::status().active, 0);
+/// # }
+/// ```
 #[must_use = "the activity ends as soon as the guard is dropped"]
 pub struct ActivityGuard {
     tracker: Tracker,

@@ -1,5 +1,5 @@
 // A setup error must be `Display` or `Debug` so it can be printed; the error
-// is on the return type.
+// is on the error type, and names no private item of the runtime.
 struct Opaque;
 
 #[idle_runtime::idle_server]

@@ -11,9 +11,9 @@
 //!
 //! The service is the example's (`examples/grpc/service.rs`).
 
-#[path = "../../examples/grpc/service.rs"]
+#[path = "../../service.rs"]
 mod service;
-#[path = "../../examples/grpc/ticker.rs"]
+#[path = "../../ticker.rs"]
 mod ticker;
 
 use service::Service;

@@ -3,8 +3,9 @@
 //! `Routes::into_axum_router()`, in its own process, on 127.0.0.1 over
 //! HTTP/2 without TLS, as gRPC clients and Kubernetes' probes reach it.
 
+#[path = "../../../tests/support/mod.rs"]
 mod support;
-#[path = "../examples/grpc/ticker.rs"]
+#[path = "../ticker.rs"]
 mod ticker;
 
 use std::net::SocketAddr;
