@@ -848,25 +848,6 @@ fn chart(results: &[Result]) -> String {
 mod tests {
     use super::*;
 
-    /// A directory for one test's files, removed on drop.
-    struct Dir(std::path::PathBuf);
-
-    impl Dir {
-        fn new(test: &str) -> Dir {
-            let dir =
-                std::env::temp_dir().join(format!("idle-simulate-{}-{test}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Dir(dir)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn replay(file: &std::path::Path, extra: &[&str]) -> std::result::Result<String, String> {
         let mut args = vec![
             "--trace".to_owned(),
@@ -893,8 +874,8 @@ mod tests {
 
     #[test]
     fn a_trace_of_seconds_is_replayed_with_its_costs_as_json() {
-        let dir = Dir::new("seconds");
-        let file = dir.0.join("trace.txt");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("trace.txt");
         // Gaps: 5 s, 5 s, 100 s, 5 s.
         std::fs::write(&file, "# request times\n1000\n1005\n1010.0\n\n1110\n1115\n").unwrap();
         let output = replay(&file, &[]).unwrap();
@@ -932,8 +913,8 @@ mod tests {
 
     #[test]
     fn an_nginx_access_log_and_rfc_3339_times_are_replayed() {
-        let dir = Dir::new("nginx");
-        let log = dir.0.join("access.log");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
         std::fs::write(
             &log,
             "127.0.0.1 - - [30/Nov/2025:08:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl/8.5.0\"\n\
@@ -946,7 +927,7 @@ mod tests {
         assert_eq!(costs[0], ("requests".to_owned(), 3.0));
         assert_eq!(costs[6], ("optimum".to_owned(), 10.0));
 
-        let rfc = dir.0.join("times.txt");
+        let rfc = dir.path().join("times.txt");
         std::fs::write(&rfc, "2025-11-30T08:00:00Z\n2025-11-30T09:00:20.5+01:00\n").unwrap();
         let costs = json(&replay(&rfc, &[]).unwrap());
         assert_eq!(costs[6], ("optimum".to_owned(), 20.5));
@@ -954,8 +935,8 @@ mod tests {
 
     #[test]
     fn bad_input_names_the_line_and_what_was_expected() {
-        let dir = Dir::new("bad");
-        let file = dir.0.join("trace.txt");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("trace.txt");
         std::fs::write(&file, "1000\nyesterday\n").unwrap();
         let error = replay(&file, &[]).unwrap_err();
         assert!(error.contains("line 2"), "{error}");

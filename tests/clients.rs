@@ -235,7 +235,7 @@ fn a_grpc_client_stream_that_sends_no_message_cannot_hold_the_server() {
         grpc.ready().await.expect("channel ready");
         grpc.client_streaming(
             tonic::Request::new(futures_util::stream::pending::<()>()),
-            tonic::codegen::http::uri::PathAndQuery::from_static("/upload"),
+            axum::http::uri::PathAndQuery::from_static("/upload"),
             tonic_prost::ProstCodec::<(), ()>::default(),
         )
         .await
@@ -685,24 +685,6 @@ fn race_env() -> [(&'static str, &'static str); 2] {
     [("IDLE_TIMEOUT", "300ms"), ("IDLE_GRACE", "5s")]
 }
 
-/// A private directory for one test's sockets and files, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("idle-clients-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs the race against `target` while `activator` serves, then checks
 /// what every side saw; `max_lost` requests may be lost. `context` adds to
 /// the report of lost requests (a proxy's log).
@@ -761,8 +743,8 @@ fn check_race(
 
 #[test]
 fn no_pooled_request_is_lost_at_the_idle_deadline_on_a_unix_socket() {
-    let dir = TempDir::new("race-unix");
-    let path = dir.0.join("app.sock");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let activator = Activator::start(OwnedFd::from(listener), &race_env());
     check_race(
@@ -876,11 +858,13 @@ fn the_nginx_recipe_passes_nginx_t_and_closes_idle_upstream_connections_first() 
          the server's idle timeout ({hello_timeout:?})"
     );
 
-    let dir = TempDir::new("nginx-t");
-    let conf = dir.0.join("nginx.conf");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
     let include = format!("include {}/deploy/nginx.conf;", env!("CARGO_MANIFEST_DIR"));
-    std::fs::write(&conf, nginx_conf(&dir.0, &include)).unwrap();
-    let output = nginx(&dir.0, &conf, true).output().expect("run nginx -t");
+    std::fs::write(&conf, nginx_conf(dir.path(), &include)).unwrap();
+    let output = nginx(dir.path(), &conf, true)
+        .output()
+        .expect("run nginx -t");
     let said = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success() && said.contains("test is successful"),
@@ -950,13 +934,13 @@ fn no_request_is_lost_at_the_idle_deadline_behind_nginx() {
     // upstream keepalive_timeout with it (half, below it as the recipe
     // requires). POSTs, which nginx never retries on another connection:
     // a 502 is a lost request.
-    let dir = TempDir::new("race-nginx");
-    let socket = dir.0.join("app.sock");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("app.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let activator = Activator::start(OwnedFd::from(listener), &race_env());
-    let nginx = start_nginx(&dir.0, &socket, "150ms");
+    let nginx = start_nginx(dir.path(), &socket, "150ms");
     let errors = || {
-        let log = std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
         let upstream: Vec<&str> = log.lines().filter(|l| l.contains("upstream")).collect();
         format!(
             "nginx's error.log, upstream lines (last 10):\n{}",

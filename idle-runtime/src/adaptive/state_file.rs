@@ -526,25 +526,6 @@ mod tests {
         }
     }
 
-    /// A fresh directory for one test, removed on drop.
-    struct Dir(PathBuf);
-
-    impl Dir {
-        fn new(test: &str) -> Dir {
-            let dir =
-                std::env::temp_dir().join(format!("idle-state-test-{}-{test}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Dir(dir)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn saved() -> Saved {
         Saved {
             went_idle_unix_ms: 42,
@@ -555,15 +536,15 @@ mod tests {
 
     #[test]
     fn files_are_written_atomically_and_problems_are_one_line() {
-        let dir = Dir::new("atomic");
-        let path = dir.0.join("state");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
         let missing = load(&path, C).unwrap_err();
         assert!(missing.warning.contains("no state file"), "{missing:?}");
         assert!(!missing.leave_alone);
 
         save(&path, &encode(&saved())).unwrap();
         assert_eq!(load(&path, C).unwrap().went_idle_unix_ms, 42);
-        let leftovers: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
         #[cfg(unix)]
         {
@@ -572,10 +553,10 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600, "readable by the owner only");
         }
 
-        let unwritable = dir.0.join("no-such-dir").join("state");
+        let unwritable = dir.path().join("no-such-dir").join("state");
         let error = save(&unwritable, "x").unwrap_err();
         assert!(error.contains("cannot write the state file"), "{error}");
-        let error = load(&dir.0, C).unwrap_err();
+        let error = load(dir.path(), C).unwrap_err();
         assert!(error.warning.contains("not a regular file"), "{error:?}");
         for message in [missing.warning, error.warning] {
             assert!(!message.contains('\n'));
@@ -584,8 +565,8 @@ mod tests {
 
     #[test]
     fn a_corrupt_state_file_is_replaced_and_a_foreign_one_left_alone() {
-        let dir = Dir::new("foreign");
-        let path = dir.0.join("state");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
         // Ours, corrupt: replaced at exit.
         std::fs::write(&path, "idle-state 1\ngarbage\n").unwrap();
         let error = load(&path, C).unwrap_err();
@@ -607,8 +588,8 @@ mod tests {
 
     #[test]
     fn a_newer_version_is_never_overwritten() {
-        let dir = Dir::new("newer");
-        let path = dir.0.join("state");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
         let newer = "idle-state 2\nsomething we do not know\n";
         std::fs::write(&path, newer).unwrap();
         let error = load(&path, C).unwrap_err();
@@ -622,8 +603,8 @@ mod tests {
 
     #[test]
     fn more_than_the_bound_is_never_read() {
-        let dir = Dir::new("large");
-        let path = dir.0.join("state");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
         let mut text = encode(&saved());
         while text.len() as u64 <= MAX_BYTES {
             text.push_str("# padding\n");
@@ -637,15 +618,15 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn fifos_devices_and_links_are_refused_without_blocking() {
-        let dir = Dir::new("special");
-        let fifo = dir.0.join("fifo");
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status();
         assert!(made.unwrap().success(), "mkfifo");
-        let link = dir.0.join("link");
+        let link = dir.path().join("link");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
-        let target = dir.0.join("target");
+        let target = dir.path().join("target");
         std::fs::write(&target, "precious").unwrap();
-        let link_to_file = dir.0.join("link-to-file");
+        let link_to_file = dir.path().join("link-to-file");
         std::os::unix::fs::symlink(&target, &link_to_file).unwrap();
         for (path, expected) in [
             (&fifo, "not a regular file"),
@@ -679,9 +660,9 @@ mod tests {
     fn a_planted_link_is_never_followed() {
         // Whatever name the attacker guesses, creation is exclusive and
         // refuses links: here every name is taken by a link.
-        let dir = Dir::new("planted");
-        let path = dir.0.join("state");
-        let target = dir.0.join("target");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        let target = dir.path().join("target");
         std::fs::write(&target, "precious").unwrap();
         let (temporary, file) = create_temporary(&path).unwrap();
         drop(file);
