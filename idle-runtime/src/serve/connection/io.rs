@@ -184,7 +184,7 @@ impl TrackedIo {
     fn last_look(&mut self, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         // Nothing in progress: no request, no response bytes waiting for
         // the socket, no head half read.
-        let between_requests = self.conn.open.load(Ordering::Relaxed) == 0
+        let between_requests = self.conn.open() == 0
             && !self.blocked
             && self.conn.kind() == 0
             && !matches!(self.head, Head::Reading { .. } | Head::Counted { .. });
@@ -275,7 +275,7 @@ impl AsyncRead for TrackedIo {
             // The end of the stream that the last look's `shutdown` made:
             // not the client leaving, and no reason to cut the request it
             // is waiting for (hyper would take it for one).
-            Poll::Ready(Ok(())) if this.shut_read && this.conn.open.load(Ordering::Relaxed) > 0 => {
+            Poll::Ready(Ok(())) if this.shut_read && this.conn.open() > 0 => {
                 return Poll::Pending;
             }
             Poll::Pending => return this.read_pending(cx, buf),

@@ -15,9 +15,10 @@
 //! - **Partial heads on a kept-alive connection (HTTP/1.1).** When the
 //!   first bytes of a later request have been read but hyper needs more to
 //!   call the service, the idle clock restarts: the head counts from then for
-//!   `min(timeout, 30 s)`, and silently stops counting after that. No timer,
-//!   no atomic on the read path: a branch on a field of the socket wrapper,
-//!   and one `touch` per split head.
+//!   `min(timeout, 30 s)`, and silently stops counting after that (a head
+//!   whose rest never comes is closed by the bound below). No timer, no
+//!   atomic on the read path: a branch on a field of the socket wrapper, and
+//!   one `touch` per split head.
 //! - **Bytes not yet written.** From a write that finds the socket full until
 //!   the next completed flush, the connection holds an activity: a slow
 //!   download stays active until its last byte is on the wire. Over HTTP/2,
@@ -35,8 +36,8 @@
 //! - **The drain.** An HTTP/1.1 connection between requests takes a last
 //!   look at its socket before it closes, and answers what the client sent
 //!   before the close (`io.rs`); an HTTP/2 connection with no open stream is
-//!   closed within a second of the decision to stop, whatever the client
-//!   does with GOAWAY and PING (`task.rs`).
+//!   closed within half a second of the decision to stop, whatever the
+//!   client does with GOAWAY and PING (`task.rs`).
 //!
 //! Where each lives:
 //!
@@ -75,11 +76,6 @@ pub(crate) use self::task::OpenConnections;
 use super::HttpService;
 use crate::listener::{Peer, Stream};
 use crate::{ActivityLayer, Tracker};
-
-/// How long a client may deliver nothing while the server waits on it
-/// (`bound.rs`): the first request, the rest of a head, a request body,
-/// response bytes.
-pub(crate) const CONNECTION_BOUND: Duration = bound::BOUND;
 
 /// What a connection turned out to be (bits of [`Conn::kind`]).
 const HTTP2: u8 = 1;
@@ -132,7 +128,7 @@ impl Conn {
             unanswered: AtomicBool::new(true),
             calls: AtomicU32::new(0),
             kind: AtomicU8::new(0),
-            head_back: timeout.saturating_sub(CONNECTION_BOUND),
+            head_back: timeout.saturating_sub(bound::BOUND),
             open: AtomicUsize::new(0),
             waits: bound::Waits::default(),
             failed: AtomicBool::new(false),
