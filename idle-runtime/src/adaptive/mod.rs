@@ -119,7 +119,10 @@
 //! except on the shortest low-rate traces (14 to 30 days of a few visits a
 //! day, under 150 gaps) with a cold start of 120 s or more, where it costs
 //! up to 1.1 times: too little history to learn from, against a timeout
-//! chosen knowing the whole trace.
+//! fitted to that very sample. Its section "Short traces" draws each such
+//! traffic 40 times afresh: there even the best fixed timeout for the
+//! traffic itself, known in advance, exceeds 1.05 times hindsight on up to
+//! 62 % of the samples, so no rule can promise 1.05 on every one.
 
 mod policy;
 mod state_file;
