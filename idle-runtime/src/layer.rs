@@ -80,7 +80,8 @@ pub struct ActivityLayer {
 struct Shared {
     tracker: Tracker,
     ignore: Box<[Box<str>]>,
-    ignore_headers: Box<[HeaderName]>,
+    /// The ignored header names, the probes' first.
+    headers: Box<[HeaderName]>,
 }
 
 /// Headers that mark Kubernetes and Knative probes.
@@ -101,26 +102,31 @@ impl Shared {
                 return true;
             }
         }
-        // One pass over the headers rather than a hashed lookup per probe
-        // header. Names are compared as `HeaderName`s: a standard name (most
-        // of a request's) against a custom one (the probe headers) differs
-        // at the first comparison, with no string in sight.
+        // One pass over the headers rather than a hashed lookup per name,
+        // against one list (the probes' names and the ignored ones). Names
+        // are compared as `HeaderName`s: a standard name (most of a
+        // request's) against a custom one differs at the first comparison.
         request.headers().iter().any(|(name, value)| {
             (*name == http::header::USER_AGENT && value.as_bytes().starts_with(b"kube-probe/"))
-                || PROBE_HEADERS.contains(name)
-                || self.ignore_headers.contains(name)
+                || self.headers.contains(name)
         })
     }
+}
+
+/// The ignored header names, the probes' first.
+fn header_names(names: impl IntoIterator<Item = HeaderName>) -> Box<[HeaderName]> {
+    PROBE_HEADERS.iter().cloned().chain(names).collect()
 }
 
 impl ActivityLayer {
     /// A layer that records activity on `tracker` for every request.
     pub fn new(tracker: Tracker) -> Self {
+        let headers = header_names([]);
         ActivityLayer {
             shared: Arc::new(Shared {
                 tracker,
                 ignore: Box::default(),
-                ignore_headers: Box::default(),
+                headers,
             }),
         }
     }
@@ -140,7 +146,7 @@ impl ActivityLayer {
             shared: Arc::new(Shared {
                 tracker: self.shared.tracker.clone(),
                 ignore,
-                ignore_headers: self.shared.ignore_headers.clone(),
+                headers: self.shared.headers.clone(),
             }),
         }
     }
@@ -152,11 +158,12 @@ impl ActivityLayer {
     where
         I: IntoIterator<Item = HeaderName>,
     {
+        let headers = header_names(names);
         ActivityLayer {
             shared: Arc::new(Shared {
                 tracker: self.shared.tracker.clone(),
                 ignore: self.shared.ignore.clone(),
-                ignore_headers: names.into_iter().collect(),
+                headers,
             }),
         }
     }

@@ -17,6 +17,7 @@
 //!   until the rest has left the stream's send buffer (see
 //!   [`ResponseBody`]).
 
+use std::any::Any;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -35,6 +36,21 @@ use super::Conn;
 pub(crate) struct Open {
     conn: Arc<Conn>,
     kind: OpenKind,
+    /// The upgrade the request asked for, which its response decides (see
+    /// `service.rs`). Kept here, in the padding, rather than beside it: the
+    /// future hyper spawns per HTTP/2 stream stays within tokio's 512-byte
+    /// task (a smaller allocation, from the allocator's per-thread cache).
+    pub(super) upgrade: AskedUpgrade,
+}
+
+/// The upgrade a request asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AskedUpgrade {
+    None,
+    /// An `Upgrade` header (HTTP/1.1).
+    Upgrade,
+    /// A `CONNECT` (HTTP/1.1) or an extended `CONNECT` (HTTP/2).
+    Connect,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -77,6 +93,7 @@ impl Open {
         Open {
             conn: conn.clone(),
             kind,
+            upgrade: AskedUpgrade::None,
         }
     }
 
@@ -257,6 +274,7 @@ impl<B> Body for ResponseBody<B>
 where
     B: Body,
     B::Data: 'static,
+    B::Error: 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -266,19 +284,64 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let mut this = self.project();
-        if !*this.http2 {
-            return match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if frame.is_trailers() {
-                        // Trailers end the response.
-                        this.ended.set(true);
-                    }
-                    Poll::Ready(Some(Ok(frame.map_data(into_bytes))))
-                }
-                other => Poll::Ready(this.ended_with(other)),
-            };
+        if self.http2 {
+            return self.poll_frame_http2(cx);
         }
+        // HTTP/1.1: the frame passes through, after a look at its kind.
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        match &frame {
+            Poll::Ready(Some(Ok(frame))) => {
+                if frame.is_trailers() {
+                    // Trailers end the response.
+                    this.ended.set(true);
+                }
+            }
+            Poll::Ready(None) => this.ended.set(true),
+            // The request is over, cut.
+            Poll::Ready(Some(Err(_))) => *this.open = None,
+            Poll::Pending => {}
+        }
+        frames_of_bytes(frame)
+    }
+
+    #[inline]
+    fn is_end_stream(&self) -> bool {
+        let end = self.tail.is_none() && self.inner.is_end_stream();
+        if end {
+            self.ended.set(true);
+        }
+        end
+    }
+
+    #[inline]
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.inner.size_hint();
+        if let Some(tail) = &self.tail {
+            let tail = tail.len() as u64;
+            if let Some(upper) = hint.upper() {
+                hint.set_upper(upper.saturating_add(tail));
+            }
+            hint.set_lower(hint.lower().saturating_add(tail));
+        }
+        hint
+    }
+}
+
+impl<B> ResponseBody<B>
+where
+    B: Body,
+    B::Data: 'static,
+{
+    /// HTTP/2: the window wait and the held-back tail (see
+    /// [`ResponseBody`]). Out of line, so that the HTTP/1.1 path stays
+    /// small where hyper inlines it.
+    #[inline(never)]
+    fn poll_frame_http2(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
         if *this.handed {
             // Asked again: the last frame is on its way.
             *this.handed = false;
@@ -323,28 +386,6 @@ where
             }
         }
     }
-
-    #[inline]
-    fn is_end_stream(&self) -> bool {
-        let end = self.tail.is_none() && self.inner.is_end_stream();
-        if end {
-            self.ended.set(true);
-        }
-        end
-    }
-
-    #[inline]
-    fn size_hint(&self) -> SizeHint {
-        let mut hint = self.inner.size_hint();
-        if let Some(tail) = &self.tail {
-            let tail = tail.len() as u64;
-            if let Some(upper) = hint.upper() {
-                hint.set_upper(upper.saturating_add(tail));
-            }
-            hint.set_lower(hint.lower().saturating_add(tail));
-        }
-        hint
-    }
 }
 
 impl<B> ResponseBodyProj<'_, B> {
@@ -364,12 +405,38 @@ impl<B> ResponseBodyProj<'_, B> {
     }
 }
 
+/// A body's poll with its data as [`Bytes`]: returned as it is when it
+/// already is (axum's bodies), with no frame taken apart and rebuilt.
+#[inline]
+fn frames_of_bytes<D: Buf + 'static, E: 'static>(
+    poll: Poll<Option<Result<Frame<D>, E>>>,
+) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+    // The type test is decided at compile time for each `D`; the `Option`
+    // is left empty when taken, so nothing is dropped.
+    let mut poll = Some(poll);
+    let poll = match (&mut poll as &mut dyn Any)
+        .downcast_mut::<Option<Poll<Option<Result<Frame<Bytes>, E>>>>>()
+    {
+        Some(same) => same.take(),
+        None => poll.map(|poll| {
+            poll.map(|end| end.map(|frame| frame.map(|frame| frame.map_data(into_bytes))))
+        }),
+    };
+    match poll {
+        Some(poll) => poll,
+        // Taken just above.
+        None => Poll::Pending,
+    }
+}
+
 /// The frame's data as [`Bytes`]: moved, not copied, when it already is.
 #[inline]
-fn into_bytes<D: Buf + 'static>(mut data: D) -> Bytes {
-    // The type test is decided at compile time for each `D`.
-    match (&mut data as &mut dyn std::any::Any).downcast_mut::<Bytes>() {
-        Some(bytes) => std::mem::take(bytes),
-        None => data.copy_to_bytes(data.remaining()),
+fn into_bytes<D: Buf + 'static>(data: D) -> Bytes {
+    // The type test is decided at compile time for each `D`; the `Option`
+    // is left empty when taken, so no `Bytes` is made or dropped.
+    let mut data = Some(data);
+    match (&mut data as &mut dyn Any).downcast_mut::<Option<Bytes>>() {
+        Some(bytes) => bytes.take().unwrap_or_default(),
+        None => data.map_or_else(Bytes::new, |mut data| data.copy_to_bytes(data.remaining())),
     }
 }
