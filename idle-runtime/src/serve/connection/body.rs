@@ -232,7 +232,6 @@ pin_project! {
     ///   slice per 16 KiB.
     ///
     /// Frames whose data is [`Bytes`] (axum's) pass through without a copy.
-    #[project = ResponseBodyProj]
     pub(crate) struct ResponseBody<B> {
         #[pin]
         inner: B,
@@ -355,16 +354,14 @@ where
                 open.conn().waits.end(WINDOW);
             }
         }
-        if let Some(tail) = this.tail.take() {
-            // hyper sends it with the end of the stream once the rest has
-            // gone out, and asks no more: the wait for the window lasts
-            // until it drops the body.
+        if this.tail.is_some() {
             this.ended.set(true);
-            *this.handed = true;
-            if let Some(open) = this.open {
-                open.conn().waits.begin(WINDOW);
+            return Tracking {
+                open: this.open,
+                handed: this.handed,
+                tail: this.tail,
             }
-            return Poll::Ready(Some(Ok(Frame::data(tail))));
+            .hand_tail();
         }
         let poll = this.inner.as_mut().poll_frame(cx);
         match &poll {
@@ -376,7 +373,12 @@ where
                             open.conn().waits.begin(WINDOW);
                         }
                     } else if data.remaining() > TAIL {
-                        return this.hold_tail(poll);
+                        return Tracking {
+                            open: this.open,
+                            handed: this.handed,
+                            tail: this.tail,
+                        }
+                        .hold_tail(poll);
                     }
                     // Else a small final frame: hyper sends it with the end
                     // of the stream (and asks `is_end_stream`).
@@ -393,12 +395,32 @@ where
     }
 }
 
-impl<B> ResponseBodyProj<'_, B> {
+/// What the HTTP/2 path changes besides its frame, borrowed field by field
+/// (not as the whole projection, which would have to be built in memory).
+struct Tracking<'a> {
+    open: &'a Option<Open>,
+    handed: &'a mut bool,
+    tail: &'a mut Option<Bytes>,
+}
+
+impl Tracking<'_> {
+    /// The held-back end of a large final frame. hyper sends it with the
+    /// end of the stream once the rest has gone out, and asks no more: the
+    /// wait for the window lasts until it drops the body.
+    #[cold]
+    fn hand_tail<E>(self) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        *self.handed = true;
+        if let Some(open) = self.open {
+            open.conn().waits.begin(WINDOW);
+        }
+        Poll::Ready(self.tail.take().map(|tail| Ok(Frame::data(tail))))
+    }
+
     /// A final data frame larger than [`TAIL`]: all but its last 16 KiB
     /// now, the rest when hyper asks again.
     #[cold]
     fn hold_tail<D: Buf + 'static, E: 'static>(
-        &mut self,
+        self,
         frame: Poll<Option<Result<Frame<D>, E>>>,
     ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
         let mut data = match frames_of_bytes(frame) {

@@ -137,6 +137,7 @@ impl TrackedIo {
         }
     }
 
+    #[inline]
     fn check_bound(&mut self, cx: &mut Context<'_>) -> Option<Stalled> {
         let waits = &self.conn.waits;
         let local = Local {
@@ -230,10 +231,12 @@ impl TrackedIo {
         // being answered, except bytes read after its call: they may be the
         // start of the next head, so they are watched as one (at worst a
         // body's bytes cost one `touch` as the request ends).
-        self.head = match self.head {
-            Head::Answering { more: true } => self.reading(),
-            _ => Head::Idle,
-        };
+        if self.head != Head::Idle {
+            self.head = match self.head {
+                Head::Answering { more: true } => self.reading(),
+                _ => Head::Idle,
+            };
+        }
         match result {
             Poll::Pending => self.write_pending(cx),
             Poll::Ready(Ok(written)) => {
