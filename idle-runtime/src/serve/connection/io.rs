@@ -271,10 +271,11 @@ impl AsyncRead for TrackedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let filled = buf.filled().len();
+        // `remaining` rather than `filled().len()`: no slice, no bounds check.
+        let room = buf.remaining();
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         match result {
-            Poll::Ready(Ok(())) if buf.filled().len() > filled => this.read_some(),
+            Poll::Ready(Ok(())) if buf.remaining() < room => this.read_some(),
             // The end of the stream that the last look's `shutdown` made:
             // not the client leaving, and no reason to cut the request it
             // is waiting for (hyper would take it for one).
