@@ -76,13 +76,6 @@ where
                 AskedUpgrade::Upgrade
             };
         }
-        if !request.body().is_end_stream() {
-            // From now on, bytes read on an HTTP/1.1 connection are this
-            // request's body until its end (`RequestBody`), not the next
-            // request's head. Relaxed: read by the socket wrapper, in this
-            // same task.
-            self.conn.body_open.store(true, Ordering::Relaxed);
-        }
         let mut service = self.service.clone();
         // Over HTTP/2 the service is called when the future is first
         // polled, as `tower::ServiceExt::oneshot` (and so `axum::serve`)
@@ -93,15 +86,27 @@ where
         // is polled right away, in this task: a service that is ready (an
         // axum `Router` always is) is called now, without the request
         // moved once more.
-        let call = if request.version() != Version::HTTP_2
-            && service
-                .poll_ready(&mut Context::from_waker(Waker::noop()))
-                .is_ready()
+        let call = if request.version() == Version::HTTP_2 {
+            Call::NotReady {
+                service,
+                request: Some(request),
+            }
+        } else if service
+            .poll_ready(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
         {
             Call::Called {
                 future: service.call(prepare(&self.conn, request)),
             }
         } else {
+            if !request.body().is_end_stream() {
+                // From now on, bytes read on this HTTP/1.1 connection are
+                // the request's body until its end (as `prepare`'s
+                // `RequestBody` says once the service is ready), not the
+                // next request's head. Relaxed: read by the socket wrapper,
+                // in this same task.
+                self.conn.body_open.store(true, Ordering::Relaxed);
+            }
             Call::NotReady {
                 service,
                 request: Some(request),
