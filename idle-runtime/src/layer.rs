@@ -80,14 +80,19 @@ pub struct ActivityLayer {
 struct Shared {
     tracker: Tracker,
     ignore: Box<[Box<str>]>,
-    ignore_headers: Box<[HeaderName]>,
+    /// The ignored header names (the probes' are constants).
+    headers: Box<[HeaderName]>,
 }
 
-/// Headers that mark Kubernetes and Knative probes.
-static PROBE_HEADERS: [HeaderName; 2] = [
-    HeaderName::from_static("k-kubelet-probe"),
-    HeaderName::from_static("k-network-probe"),
-];
+// Headers that mark Kubernetes and Knative probes. Constants rather than a
+// static: `HeaderName` holds a `Bytes` (an atomic pointer, hence the lints),
+// but these are never mutated, and compared with a constant a request's
+// header name (standard, most of them) costs a tag test, not a comparison
+// of loaded fields.
+#[allow(clippy::declare_interior_mutable_const)]
+const K_KUBELET_PROBE: HeaderName = HeaderName::from_static("k-kubelet-probe");
+#[allow(clippy::declare_interior_mutable_const)]
+const K_NETWORK_PROBE: HeaderName = HeaderName::from_static("k-network-probe");
 
 impl Shared {
     fn request_activity<B>(&self, request: &Request<B>) -> Option<ActivityGuard> {
@@ -101,14 +106,15 @@ impl Shared {
                 return true;
             }
         }
-        // One pass over the headers rather than a hashed lookup per probe
-        // header. Names are compared as `HeaderName`s: a standard name (most
-        // of a request's) against a custom one (the probe headers) differs
-        // at the first comparison, with no string in sight.
+        // One pass over the headers rather than a hashed lookup per name.
+        // Names are compared as `HeaderName`s: a standard name (most of a
+        // request's) against a custom one differs at the first comparison.
+        #[allow(clippy::borrow_interior_mutable_const)]
         request.headers().iter().any(|(name, value)| {
             (*name == http::header::USER_AGENT && value.as_bytes().starts_with(b"kube-probe/"))
-                || PROBE_HEADERS.contains(name)
-                || self.ignore_headers.contains(name)
+                || *name == K_KUBELET_PROBE
+                || *name == K_NETWORK_PROBE
+                || self.headers.contains(name)
         })
     }
 }
@@ -120,7 +126,7 @@ impl ActivityLayer {
             shared: Arc::new(Shared {
                 tracker,
                 ignore: Box::default(),
-                ignore_headers: Box::default(),
+                headers: Box::default(),
             }),
         }
     }
@@ -140,7 +146,7 @@ impl ActivityLayer {
             shared: Arc::new(Shared {
                 tracker: self.shared.tracker.clone(),
                 ignore,
-                ignore_headers: self.shared.ignore_headers.clone(),
+                headers: self.shared.headers.clone(),
             }),
         }
     }
@@ -152,11 +158,12 @@ impl ActivityLayer {
     where
         I: IntoIterator<Item = HeaderName>,
     {
+        let headers = names.into_iter().collect();
         ActivityLayer {
             shared: Arc::new(Shared {
                 tracker: self.shared.tracker.clone(),
                 ignore: self.shared.ignore.clone(),
-                ignore_headers: names.into_iter().collect(),
+                headers,
             }),
         }
     }

@@ -40,7 +40,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use crate::adaptive::TimeoutInForce;
-use crate::state::{ActivityWord, State, MAX_MILLIS};
+use crate::state::{ActivityWord, State};
 
 mod serving;
 
@@ -368,7 +368,10 @@ impl Tracker {
     /// idleness is never decided early.
     pub(crate) fn now_ms_floor(&self) -> u64 {
         let elapsed = Instant::now().saturating_duration_since(self.inner.origin);
-        u64::try_from(elapsed.as_millis()).unwrap_or(MAX_MILLIS)
+        elapsed
+            .as_secs()
+            .saturating_mul(1000)
+            .saturating_add(u64::from(elapsed.subsec_millis()))
     }
 
     /// The instant `millis` after the origin (saturating far in the future).
@@ -382,8 +385,12 @@ impl Tracker {
 
 /// A duration in whole milliseconds, rounded up, saturating.
 pub(crate) fn millis_ceil(duration: Duration) -> u64 {
-    let millis = duration.as_millis() + u128::from(duration.subsec_nanos() % 1_000_000 != 0);
-    u64::try_from(millis).unwrap_or(u64::MAX)
+    // In u64 (`as_millis` is u128, a dearer division on every request's
+    // end); the sub-second part is below 1,000 ms, rounded up.
+    duration
+        .as_secs()
+        .saturating_mul(1000)
+        .saturating_add(u64::from(duration.subsec_nanos().div_ceil(1_000_000)))
 }
 
 impl Default for Tracker {

@@ -14,14 +14,15 @@
 //!   handed to hyper. Over HTTP/2 it also tells the connection when a data
 //!   frame waits for the client's flow-control window, and holds back the
 //!   last 16 KiB of a large final frame, so that the request stays active
-//!   until the rest has left the stream's send buffer (see
-//!   [`ResponseBody`]).
+//!   until the rest has left the stream, but for what the client's windows
+//!   already let out (see [`ResponseBody`]).
 
+use std::any::Any;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
@@ -35,6 +36,21 @@ use super::Conn;
 pub(crate) struct Open {
     conn: Arc<Conn>,
     kind: OpenKind,
+    /// The upgrade the request asked for, which its response decides (see
+    /// `service.rs`). Kept here, in the padding, rather than beside it: the
+    /// future hyper spawns per HTTP/2 stream stays within tokio's 512-byte
+    /// task (a smaller allocation, from the allocator's per-thread cache).
+    pub(super) upgrade: AskedUpgrade,
+}
+
+/// The upgrade a request asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum AskedUpgrade {
+    None,
+    /// An `Upgrade` header (HTTP/1.1).
+    Upgrade,
+    /// A `CONNECT` (HTTP/1.1) or an extended `CONNECT` (HTTP/2).
+    Connect,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -77,6 +93,7 @@ impl Open {
         Open {
             conn: conn.clone(),
             kind,
+            upgrade: AskedUpgrade::None,
         }
     }
 
@@ -182,8 +199,12 @@ impl<B: Body> Body for RequestBody<B> {
 }
 
 /// The part of a large final HTTP/2 data frame held back until hyper asks
-/// again: asking again means the rest has left the stream's send buffer
-/// but for at most that buffer (64 KiB under `serve`).
+/// again. h2 lets hyper ask once the stream's buffered data is below the
+/// capacity the client's windows have granted it (and below the send
+/// buffer's limit): what is left of the frame can then go out as soon as
+/// the connection writes it, and the socket wrapper holds an activity while
+/// the socket does not take it (`io.rs`). With a client's default 64 KiB
+/// windows, a request stays active to its last 80 KiB.
 const TAIL: usize = 16 * 1024;
 
 pin_project! {
@@ -196,8 +217,8 @@ pin_project! {
     /// not written yet (`io.rs`), and frames pass through with a branch.
     /// Over HTTP/2 hyper buffers each data frame in the stream until the
     /// client's window lets it out, and asks the body for the next frame as
-    /// soon as a frame is buffered; it asks before sending a frame only once
-    /// the stream's buffer is below its limit. So:
+    /// soon as the stream's buffered data is below the capacity the
+    /// client's windows have granted it. So:
     ///
     /// - between handing a data frame and being asked again, the stream
     ///   waits for its client (a `WINDOW` wait on the connection), which the
@@ -205,13 +226,12 @@ pin_project! {
     ///   against hyper's and h2's thousands;
     /// - a final frame larger than 16 KiB is handed in two parts, all but
     ///   its last 16 KiB, then the rest, which hyper takes only once the
-    ///   first part has (but for the send buffer) gone out: the request
-    ///   stays active while a slow client reads a large buffered body, at
-    ///   the cost of one more frame per response rather than a slice per
-    ///   16 KiB.
+    ///   first part has (but for what the windows let out) gone out: the
+    ///   request stays active while a slow client reads a large buffered
+    ///   body, at the cost of one more frame per response rather than a
+    ///   slice per 16 KiB.
     ///
     /// Frames whose data is [`Bytes`] (axum's) pass through without a copy.
-    #[project = ResponseBodyProj]
     pub(crate) struct ResponseBody<B> {
         #[pin]
         inner: B,
@@ -257,6 +277,7 @@ impl<B> Body for ResponseBody<B>
 where
     B: Body,
     B::Data: 'static,
+    B::Error: 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -266,62 +287,25 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let mut this = self.project();
-        if !*this.http2 {
-            return match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if frame.is_trailers() {
-                        // Trailers end the response.
-                        this.ended.set(true);
-                    }
-                    Poll::Ready(Some(Ok(frame.map_data(into_bytes))))
+        if self.http2 {
+            return self.poll_frame_http2(cx);
+        }
+        // HTTP/1.1: the frame passes through, after a look at its kind.
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        match &frame {
+            Poll::Ready(Some(Ok(frame))) => {
+                if frame.is_trailers() {
+                    // Trailers end the response.
+                    this.ended.set(true);
                 }
-                other => Poll::Ready(this.ended_with(other)),
-            };
-        }
-        if *this.handed {
-            // Asked again: the last frame is on its way.
-            *this.handed = false;
-            if let Some(open) = this.open {
-                open.conn().waits.end(WINDOW);
             }
+            Poll::Ready(None) => this.ended.set(true),
+            // The request is over, cut.
+            Poll::Ready(Some(Err(_))) => *this.open = None,
+            Poll::Pending => {}
         }
-        if let Some(tail) = this.tail.take() {
-            // hyper sends it with the end of the stream once the rest has
-            // gone out, and asks no more: the wait for the window lasts
-            // until it drops the body.
-            this.ended.set(true);
-            *this.handed = true;
-            if let Some(open) = this.open {
-                open.conn().waits.begin(WINDOW);
-            }
-            return Poll::Ready(Some(Ok(Frame::data(tail))));
-        }
-        let frame = match ready!(this.inner.as_mut().poll_frame(cx)) {
-            Some(Ok(frame)) => frame.map_data(into_bytes),
-            other => return Poll::Ready(this.ended_with(other)),
-        };
-        let end = this.inner.is_end_stream();
-        match frame.into_data() {
-            Ok(mut data) if !end || data.len() > TAIL => {
-                if end {
-                    *this.tail = Some(data.split_off(data.len() - TAIL));
-                }
-                *this.handed = true;
-                if let Some(open) = this.open {
-                    open.conn().waits.begin(WINDOW);
-                }
-                Poll::Ready(Some(Ok(Frame::data(data))))
-            }
-            // A small final frame: hyper sends it with the end of the
-            // stream (and asks `is_end_stream`).
-            Ok(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
-            // Trailers end the stream (a gRPC call's status).
-            Err(trailers) => {
-                this.ended.set(true);
-                Poll::Ready(Some(Ok(trailers)))
-            }
-        }
+        frames_of_bytes(frame)
     }
 
     #[inline]
@@ -347,29 +331,146 @@ where
     }
 }
 
-impl<B> ResponseBodyProj<'_, B> {
-    /// The body's frames ended (`None`) or failed: served or cut.
-    #[inline]
-    fn ended_with<D: Buf + 'static, E>(
-        &mut self,
-        end: Option<Result<Frame<D>, E>>,
-    ) -> Option<Result<Frame<Bytes>, E>> {
-        match &end {
-            None => self.ended.set(true),
-            // The request is over, cut.
-            Some(Err(_)) => *self.open = None,
-            Some(Ok(_)) => {}
+impl<B> ResponseBody<B>
+where
+    B: Body,
+    B::Data: 'static,
+    B::Error: 'static,
+{
+    /// HTTP/2: the window wait and the held-back tail (see
+    /// [`ResponseBody`]). Frames pass through as the HTTP/1.1 path's do,
+    /// but for a large final one. Out of line, so that the HTTP/1.1 path
+    /// stays small where hyper inlines it.
+    #[inline(never)]
+    fn poll_frame_http2(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let mut this = self.project();
+        if *this.handed {
+            // Asked again: the last frame is on its way.
+            *this.handed = false;
+            if let Some(open) = this.open {
+                open.conn().waits.end(WINDOW);
+            }
         }
-        end.map(|frame| frame.map(|frame| frame.map_data(into_bytes)))
+        if this.tail.is_some() {
+            this.ended.set(true);
+            return Tracking {
+                open: this.open,
+                handed: this.handed,
+                tail: this.tail,
+            }
+            .hand_tail();
+        }
+        let poll = this.inner.as_mut().poll_frame(cx);
+        match &poll {
+            Poll::Ready(Some(Ok(frame))) => match frame.data_ref() {
+                Some(data) => {
+                    if !this.inner.is_end_stream() {
+                        *this.handed = true;
+                        if let Some(open) = this.open {
+                            open.conn().waits.begin(WINDOW);
+                        }
+                    } else if data.remaining() > TAIL {
+                        return Tracking {
+                            open: this.open,
+                            handed: this.handed,
+                            tail: this.tail,
+                        }
+                        .hold_tail(poll);
+                    }
+                    // Else a small final frame: hyper sends it with the end
+                    // of the stream (and asks `is_end_stream`).
+                }
+                // Trailers end the stream (a gRPC call's status).
+                None => this.ended.set(true),
+            },
+            Poll::Ready(None) => this.ended.set(true),
+            // The request is over, cut.
+            Poll::Ready(Some(Err(_))) => *this.open = None,
+            Poll::Pending => {}
+        }
+        frames_of_bytes(poll)
+    }
+}
+
+/// What the HTTP/2 path changes besides its frame, borrowed field by field
+/// (not as the whole projection, which would have to be built in memory).
+struct Tracking<'a> {
+    open: &'a Option<Open>,
+    handed: &'a mut bool,
+    tail: &'a mut Option<Bytes>,
+}
+
+impl Tracking<'_> {
+    /// The held-back end of a large final frame. hyper sends it with the
+    /// end of the stream once the rest has gone out, and asks no more: the
+    /// wait for the window lasts until it drops the body.
+    #[cold]
+    fn hand_tail<E>(self) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        *self.handed = true;
+        if let Some(open) = self.open {
+            open.conn().waits.begin(WINDOW);
+        }
+        Poll::Ready(self.tail.take().map(|tail| Ok(Frame::data(tail))))
+    }
+
+    /// A final data frame larger than [`TAIL`]: all but its last 16 KiB
+    /// now, the rest when hyper asks again.
+    #[cold]
+    fn hold_tail<D: Buf + 'static, E: 'static>(
+        self,
+        frame: Poll<Option<Result<Frame<D>, E>>>,
+    ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+        let mut data = match frames_of_bytes(frame) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => return Poll::Ready(Some(Ok(frame))),
+            },
+            other => return other,
+        };
+        *self.tail = Some(data.split_off(data.len() - TAIL));
+        *self.handed = true;
+        if let Some(open) = self.open {
+            open.conn().waits.begin(WINDOW);
+        }
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+}
+
+/// A body's poll with its data as [`Bytes`]: returned as it is when it
+/// already is (axum's bodies), with no frame taken apart and rebuilt.
+#[inline]
+fn frames_of_bytes<D: Buf + 'static, E: 'static>(
+    poll: Poll<Option<Result<Frame<D>, E>>>,
+) -> Poll<Option<Result<Frame<Bytes>, E>>> {
+    // The type test is decided at compile time for each `D`; the `Option`
+    // is left empty when taken, so nothing is dropped.
+    let mut poll = Some(poll);
+    let poll = match (&mut poll as &mut dyn Any)
+        .downcast_mut::<Option<Poll<Option<Result<Frame<Bytes>, E>>>>>()
+    {
+        Some(same) => same.take(),
+        None => poll.map(|poll| {
+            poll.map(|end| end.map(|frame| frame.map(|frame| frame.map_data(into_bytes))))
+        }),
+    };
+    match poll {
+        Some(poll) => poll,
+        // Taken just above.
+        None => Poll::Pending,
     }
 }
 
 /// The frame's data as [`Bytes`]: moved, not copied, when it already is.
 #[inline]
-fn into_bytes<D: Buf + 'static>(mut data: D) -> Bytes {
-    // The type test is decided at compile time for each `D`.
-    match (&mut data as &mut dyn std::any::Any).downcast_mut::<Bytes>() {
-        Some(bytes) => std::mem::take(bytes),
-        None => data.copy_to_bytes(data.remaining()),
+fn into_bytes<D: Buf + 'static>(data: D) -> Bytes {
+    // The type test is decided at compile time for each `D`; the `Option`
+    // is left empty when taken, so no `Bytes` is made or dropped.
+    let mut data = Some(data);
+    match (&mut data as &mut dyn Any).downcast_mut::<Option<Bytes>>() {
+        Some(bytes) => bytes.take().unwrap_or_default(),
+        None => data.map_or_else(Bytes::new, |mut data| data.copy_to_bytes(data.remaining())),
     }
 }

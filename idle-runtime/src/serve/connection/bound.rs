@@ -74,6 +74,7 @@ pub(crate) struct Waits {
 
 impl Waits {
     /// A wait on the client begins (`lane`: [`BODY`] or [`WINDOW`]).
+    #[inline]
     pub(super) fn begin(&self, lane: u64) {
         // Relaxed: the count is a hint for the socket wrapper's timer, which
         // re-reads it each period; `began` and the wake below make sure a
@@ -89,6 +90,7 @@ impl Waits {
     }
 
     /// A wait begun with [`begin`](Waits::begin) on `lane` ends.
+    #[inline]
     pub(super) fn end(&self, lane: u64) {
         self.word.fetch_sub(lane, Ordering::Relaxed);
     }

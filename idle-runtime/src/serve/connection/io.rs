@@ -137,6 +137,7 @@ impl TrackedIo {
         }
     }
 
+    #[inline]
     fn check_bound(&mut self, cx: &mut Context<'_>) -> Option<Stalled> {
         let waits = &self.conn.waits;
         let local = Local {
@@ -230,10 +231,12 @@ impl TrackedIo {
         // being answered, except bytes read after its call: they may be the
         // start of the next head, so they are watched as one (at worst a
         // body's bytes cost one `touch` as the request ends).
-        self.head = match self.head {
-            Head::Answering { more: true } => self.reading(),
-            _ => Head::Idle,
-        };
+        if self.head != Head::Idle {
+            self.head = match self.head {
+                Head::Answering { more: true } => self.reading(),
+                _ => Head::Idle,
+            };
+        }
         match result {
             Poll::Pending => self.write_pending(cx),
             Poll::Ready(Ok(written)) => {
@@ -268,10 +271,11 @@ impl AsyncRead for TrackedIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let filled = buf.filled().len();
+        // `remaining` rather than `filled().len()`: no slice, no bounds check.
+        let room = buf.remaining();
         let result = Pin::new(&mut this.inner).poll_read(cx, buf);
         match result {
-            Poll::Ready(Ok(())) if buf.filled().len() > filled => this.read_some(),
+            Poll::Ready(Ok(())) if buf.remaining() < room => this.read_some(),
             // The end of the stream that the last look's `shutdown` made:
             // not the client leaving, and no reason to cut the request it
             // is waiting for (hyper would take it for one).

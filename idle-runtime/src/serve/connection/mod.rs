@@ -206,9 +206,11 @@ impl Drop for Conn {
 /// hyper's HTTP/1.1 and HTTP/2 server, with upgrades (WebSockets over both,
 /// HTTP/2 extended `CONNECT` included, as `axum::serve` has them).
 ///
-/// HTTP/2 streams buffer at most 64 KiB of a response beyond what the
-/// client's window lets out (hyper's default is 400 KiB): at most what is
-/// still buffered when a response's activity ends (`body.rs`).
+/// HTTP/2 streams keep hyper's send buffer (400 KiB), as `axum::serve`
+/// does: what a response's activity leaves unsent at its end is bounded by
+/// the client's windows, not by that buffer (`body.rs`). A smaller buffer
+/// cost a streamed body a round trip between the stream's task and the
+/// connection's every 64 KiB (3 % more instructions for 1 MiB streamed).
 fn http_builder() -> auto::Builder<Executor> {
     let mut builder = auto::Builder::new(Executor);
     // No hyper timer for HTTP/1: it would arm a header-read timer on every
@@ -219,8 +221,7 @@ fn http_builder() -> auto::Builder<Executor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .enable_connect_protocol()
-        .max_send_buf_size(64 * 1024);
+        .enable_connect_protocol();
     builder
 }
 

@@ -8,6 +8,7 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll, Waker};
 
@@ -20,8 +21,8 @@ use hyper::upgrade::OnUpgrade;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::body::{Open, RequestBody, ResponseBody};
-use super::Conn;
+use super::body::{AskedUpgrade, Open, RequestBody, ResponseBody};
+use super::{Conn, HTTP2};
 use crate::listener::Peer;
 use crate::ActivityLayer;
 
@@ -64,67 +65,84 @@ where
         // `called`, for a first request), so the count never dips to zero
         // in between.
         let ignored = self.layer.is_ignored(&request);
-        let open = Open::request(&self.conn, !ignored);
+        let mut open = Open::request(&self.conn, !ignored);
         self.conn.called(&request, ignored);
-        let http2 = request.version() == Version::HTTP_2;
         // hyper adds `OnUpgrade` only to requests that ask for an upgrade
         // (`Upgrade` header, `CONNECT`).
-        let upgrade = request
-            .extensions()
-            .get::<OnUpgrade>()
-            .is_some()
-            .then(|| Upgrade {
-                conn: self.conn.clone(),
-                connect: request.method() == Method::CONNECT,
-                http2,
-            });
-        let request = self.prepare(request);
-        // What `tower::ServiceExt::oneshot` does, without a future in
-        // between when the service is ready at once (an axum `Router`
-        // always is): a service that is not waits inside the future.
+        if request.extensions().get::<OnUpgrade>().is_some() {
+            open.upgrade = if request.method() == Method::CONNECT {
+                AskedUpgrade::Connect
+            } else {
+                AskedUpgrade::Upgrade
+            };
+        }
         let mut service = self.service.clone();
-        let state = match service.poll_ready(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(())) => Call::Called {
-                future: service.call(request),
-            },
-            Poll::Ready(Err(never)) => match never {},
-            Poll::Pending => Call::NotReady {
+        // Over HTTP/2 the service is called when the future is first
+        // polled, as `tower::ServiceExt::oneshot` (and so `axum::serve`)
+        // does: in the stream's own task rather than the connection's,
+        // which takes a batch of streams' requests from the client's frames
+        // before their tasks run (allocations made and freed in one task
+        // come from the allocator's thread cache). Over HTTP/1.1 the future
+        // is polled right away, in this task: a service that is ready (an
+        // axum `Router` always is) is called now, without the request
+        // moved once more.
+        let call = if request.version() == Version::HTTP_2 {
+            Call::NotReady {
                 service,
                 request: Some(request),
-            },
+            }
+        } else if service
+            .poll_ready(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+        {
+            Call::Called {
+                future: service.call(prepare(&self.conn, request)),
+            }
+        } else {
+            if !request.body().is_end_stream() {
+                // From now on, bytes read on this HTTP/1.1 connection are
+                // the request's body until its end (as `prepare`'s
+                // `RequestBody` says once the service is ready), not the
+                // next request's head. Relaxed: read by the socket wrapper,
+                // in this same task.
+                self.conn.body_open.store(true, Ordering::Relaxed);
+            }
+            Call::NotReady {
+                service,
+                request: Some(request),
+            }
         };
         ConnectionFuture {
-            call: state,
+            call,
             open: Some(open),
-            http2,
-            upgrade,
         }
     }
 }
 
-impl<S> ConnectionService<S> {
-    /// The request as the service gets it: an axum body (as `axum::serve`
-    /// gives it) that tells the connection when the handler waits for body
-    /// bytes, and the peer's address as `ConnectInfo`.
-    fn prepare(&self, request: Request<Incoming>) -> Request<AxumBody> {
-        let (mut parts, body) = request.into_parts();
-        match &self.conn.peer {
-            Peer::Tcp(addr) => {
-                parts.extensions.insert(ConnectInfo(*addr));
-            }
-            #[cfg(unix)]
-            Peer::Unix(addr) => {
-                parts.extensions.insert(ConnectInfo(addr.clone()));
-            }
+/// The request as the service gets it: an axum body (as `axum::serve` gives
+/// it) that tells the connection when the handler waits for body bytes, and
+/// the peer's address as `ConnectInfo`.
+// Inlined into both callers: the request is built in place rather than
+// copied in and out.
+#[inline(always)]
+fn prepare(conn: &Arc<Conn>, request: Request<Incoming>) -> Request<AxumBody> {
+    let (mut parts, body) = request.into_parts();
+    match &conn.peer {
+        Peer::Tcp(addr) => {
+            parts.extensions.insert(ConnectInfo(*addr));
         }
-        // A body known to be empty (a GET) is never waited for.
-        let body = if body.is_end_stream() {
-            AxumBody::new(body)
-        } else {
-            AxumBody::new(RequestBody::new(body, self.conn.clone()))
-        };
-        Request::from_parts(parts, body)
+        #[cfg(unix)]
+        Peer::Unix(addr) => {
+            parts.extensions.insert(ConnectInfo(addr.clone()));
+        }
     }
+    // A body known to be empty (a GET) is never waited for.
+    let body = if body.is_end_stream() {
+        AxumBody::new(body)
+    } else {
+        AxumBody::new(RequestBody::new(body, conn.clone()))
+    };
+    Request::from_parts(parts, body)
 }
 
 pin_project! {
@@ -134,7 +152,7 @@ pin_project! {
     where
         S: Service<Request<AxumBody>>,
     {
-        NotReady { service: S, request: Option<Request<AxumBody>> },
+        NotReady { service: S, request: Option<Request<Incoming>> },
         Called { #[pin] future: S::Future },
     }
 }
@@ -148,11 +166,10 @@ pin_project! {
     {
         #[pin]
         call: Call<S>,
-        // The request in progress, until it moves into the response body;
-        // dropped with the future if the handler is cancelled or panics.
+        // The request in progress (and the upgrade it asked for), until it
+        // moves into the response body; dropped with the future if the
+        // handler is cancelled or panics.
         open: Option<Open>,
-        http2: bool,
-        upgrade: Option<Upgrade>,
     }
 }
 
@@ -169,11 +186,12 @@ where
             match this.call.as_mut().project() {
                 CallProj::Called { future } => {
                     let Ok(response) = ready!(future.poll(cx));
-                    if let Some(upgrade) = this.upgrade.take() {
-                        upgrade.answered(&response);
-                    }
                     let open = this.open.take().expect("polled after completion");
-                    let http2 = *this.http2;
+                    // The connection's protocol, settled by its first request.
+                    let http2 = open.conn().kind() & HTTP2 != 0;
+                    if open.upgrade != AskedUpgrade::None {
+                        answered(&open, &response, http2);
+                    }
                     return Poll::Ready(Ok(
                         response.map(|body| ResponseBody::new(body, open, http2))
                     ));
@@ -181,7 +199,8 @@ where
                 CallProj::NotReady { service, request } => {
                     let Ok(()) = ready!(service.poll_ready(cx));
                     let request = request.take().expect("called once");
-                    let future = service.call(request);
+                    let open = this.open.as_ref().expect("polled after completion");
+                    let future = service.call(prepare(open.conn(), request));
                     this.call.set(Call::Called { future });
                 }
             }
@@ -189,36 +208,28 @@ where
     }
 }
 
-/// A request that asked for an upgrade, waiting for its response.
-struct Upgrade {
-    conn: Arc<Conn>,
-    connect: bool,
-    http2: bool,
-}
-
-impl Upgrade {
-    /// The response is known: if it accepts the upgrade, the upgraded
-    /// connection starts counting now.
-    fn answered<B>(self, response: &Response<B>) {
-        let status = response.status();
-        let accepted = if self.http2 {
-            // hyper turns a 2xx without a body into the upgraded stream.
-            self.connect && status.is_success() && !has_nonzero_length(response)
-        } else {
-            status == StatusCode::SWITCHING_PROTOCOLS || (self.connect && status.is_success())
-        };
-        if !accepted {
-            return;
-        }
-        if self.http2 {
-            // hyper spawns the stream's pump on our executor right after
-            // this returns, in this same poll and thread: hand it a guard.
-            // Its connection stays open (and in the drain's count) while it
-            // lives: a connection guard, not a held one.
-            UPGRADE.set(Some(Open::upgraded(&self.conn)));
-        } else {
-            self.conn.upgraded();
-        }
+/// The response to a request that asked for an upgrade is known: if it
+/// accepts the upgrade, the upgraded connection starts counting now.
+fn answered<B>(open: &Open, response: &Response<B>, http2: bool) {
+    let connect = open.upgrade == AskedUpgrade::Connect;
+    let status = response.status();
+    let accepted = if http2 {
+        // hyper turns a 2xx without a body into the upgraded stream.
+        connect && status.is_success() && !has_nonzero_length(response)
+    } else {
+        status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success())
+    };
+    if !accepted {
+        return;
+    }
+    if http2 {
+        // hyper spawns the stream's pump on our executor right after this
+        // returns, in this same poll and thread: hand it a guard. Its
+        // connection stays open (and in the drain's count) while it lives:
+        // a connection guard, not a held one.
+        UPGRADE.set(Some(Open::upgraded(open.conn())));
+    } else {
+        open.conn().upgraded();
     }
 }
 
@@ -270,7 +281,9 @@ where
     fn execute(&self, future: F) {
         tokio::spawn(Spawned {
             inner: future,
-            guard: UPGRADE.take(),
+            // Boxed: one word in every HTTP/2 stream's task, an allocation
+            // only for an upgraded stream's.
+            guard: UPGRADE.take().map(Box::new),
         });
     }
 }
@@ -281,7 +294,7 @@ pin_project! {
     struct Spawned<F> {
         #[pin]
         inner: F,
-        guard: Option<Open>,
+        guard: Option<Box<Open>>,
     }
 }
 
