@@ -165,19 +165,29 @@ impl Conn {
         }
     }
 
-    /// hyper is about to call the service with `request`.
-    fn called<B>(&self, request: &Request<B>, ignored: bool) {
+    /// hyper is about to call the service with `request`. Returns whether
+    /// the request takes over the activity held since accept (a first
+    /// request that counts) rather than beginning its own.
+    fn called<B>(&self, request: &Request<B>, ignored: bool) -> bool {
+        let mut takes_over = false;
         if self.is_unanswered() {
             if request.version() == Version::HTTP_2 {
                 self.kind.fetch_or(HTTP2, Ordering::Relaxed);
             }
-            self.settle(!ignored);
+            if ignored {
+                self.settle(false);
+            } else {
+                // Relaxed: as in `settle`, the swap only decides who ends
+                // the activity.
+                takes_over = self.unanswered.swap(false, Ordering::Relaxed);
+            }
         }
         // Relaxed, and a load and a store rather than a read-modify-write:
         // only this connection's task writes it, and only its socket wrapper,
         // polled by the same task, reads it.
         let calls = self.calls.load(Ordering::Relaxed);
         self.calls.store(calls.wrapping_add(1), Ordering::Relaxed);
+        takes_over
     }
 
     fn kind(&self) -> u8 {

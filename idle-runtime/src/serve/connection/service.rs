@@ -60,12 +60,13 @@ where
     type Future = ConnectionFuture<S>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        // The request's activity begins before the connection's own ends (in
-        // `called`, for a first request), so the count never dips to zero
-        // in between.
+        // A first request that counts takes over the connection's activity
+        // (begun at accept): the count never dips to zero in between, and
+        // the idle clock is not read for an end that the request's own end
+        // supersedes.
         let ignored = self.layer.is_ignored(&request);
-        let open = Open::request(&self.conn, !ignored);
-        self.conn.called(&request, ignored);
+        let taken_over = self.conn.called(&request, ignored);
+        let open = Open::request(&self.conn, !ignored, taken_over);
         let http2 = request.version() == Version::HTTP_2;
         // hyper adds `OnUpgrade` only to requests that ask for an upgrade
         // (`Upgrade` header, `CONNECT`).
