@@ -135,9 +135,9 @@ pin_project! {
         // The waker `drain` was last polled with.
         registered: Option<Waker>,
         closing: Closing,
-        // A draining connection's look for requests in progress.
-        #[pin]
-        close_check: Option<Sleep>,
+        // A draining connection's look for requests in progress (boxed: it
+        // is made only in a drain, and the task stays small to move).
+        close_check: Option<Pin<Box<Sleep>>>,
     }
 
 }
@@ -195,7 +195,7 @@ impl<C: GracefulConnection> Future for ConnectionTask<'_, C> {
                 this.connection.as_mut(),
                 this.closing,
                 this.conn,
-                this.close_check.as_mut(),
+                this.close_check,
             );
         }
         loop {
@@ -230,7 +230,7 @@ impl<C: GracefulConnection> Future for ConnectionTask<'_, C> {
                         this.connection.as_mut(),
                         this.closing,
                         this.conn,
-                        this.close_check.as_mut(),
+                        this.close_check,
                     );
                     // Polled again: hyper's graceful shutdown, or the socket
                     // wrapper's last look, takes effect.
@@ -242,17 +242,16 @@ impl<C: GracefulConnection> Future for ConnectionTask<'_, C> {
                         this.connection.as_mut(),
                         this.closing,
                         this.conn,
-                        this.close_check.as_mut(),
+                        this.close_check,
                     );
                     // hyper's graceful shutdown takes effect when polled.
                     continue;
                 }
                 Closing::LastLook | Closing::Graceful => {}
             }
-            let Some(check) = this.close_check.as_mut().as_pin_mut() else {
+            let Some(check) = this.close_check.as_mut() else {
                 return Poll::Pending;
             };
-            let mut check = check;
             if check.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -261,7 +260,7 @@ impl<C: GracefulConnection> Future for ConnectionTask<'_, C> {
                 // client (the rest of a head, an acknowledgement of GOAWAY).
                 return Poll::Ready(());
             }
-            check.reset(Instant::now() + CLOSE_CHECK);
+            check.as_mut().reset(Instant::now() + CLOSE_CHECK);
         }
     }
 }
@@ -272,7 +271,7 @@ fn drain_begins<C: GracefulConnection>(
     connection: Pin<&mut C>,
     closing: &mut Closing,
     conn: &Conn,
-    mut close_check: Pin<&mut Option<Sleep>>,
+    close_check: &mut Option<Pin<Box<Sleep>>>,
 ) {
     if conn.kind() & HTTP2 != 0 || conn.open() > 0 {
         graceful(connection, closing, conn, close_check);
@@ -281,7 +280,7 @@ fn drain_begins<C: GracefulConnection>(
         // looks at what the client has sent.
         conn.last_look.store(true, Ordering::Relaxed);
         *closing = Closing::LastLook;
-        close_check.set(Some(tokio::time::sleep(CLOSE_CHECK)));
+        *close_check = Some(Box::pin(tokio::time::sleep(CLOSE_CHECK)));
     }
 }
 
@@ -292,14 +291,14 @@ fn graceful<C: GracefulConnection>(
     connection: Pin<&mut C>,
     closing: &mut Closing,
     conn: &Conn,
-    mut close_check: Pin<&mut Option<Sleep>>,
+    close_check: &mut Option<Pin<Box<Sleep>>>,
 ) {
     *closing = Closing::Graceful;
     connection.graceful_shutdown();
     if conn.kind() & HTTP2 != 0 {
-        close_check.set(Some(tokio::time::sleep(CLOSE_CHECK)));
+        *close_check = Some(Box::pin(tokio::time::sleep(CLOSE_CHECK)));
     } else {
         // HTTP/1.1: hyper closes after the request in progress.
-        close_check.set(None);
+        *close_check = None;
     }
 }
