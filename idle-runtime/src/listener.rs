@@ -171,6 +171,7 @@ impl Listener {
         }
     }
 
+    /// Accepts a connection, with TCP_NODELAY set on a TCP socket.
     pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(Stream, Peer)>> {
         match &self.kind {
             Kind::Tcp(listener) => listener.poll_accept(cx).map_ok(|(stream, peer)| {
@@ -183,10 +184,6 @@ impl Listener {
                 .poll_accept(cx)
                 .map_ok(|(stream, peer)| (Stream::Unix(stream), Peer::Unix(peer))),
         }
-    }
-
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, Peer)> {
-        std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 }
 

@@ -12,8 +12,8 @@
 //!   that closes without a request, or whose first request is ignored, a
 //!   probe, the status route). The first counted end commits it (the
 //!   policy learns it and the timeout in force is recomputed; under
-//!   `serve` that is as the first request that counts starts, when the
-//!   connection's own activity hands over to it); a silent
+//!   `serve` a first request that counts takes over its connection's
+//!   activity, so that is when a request that counts ends); a silent
 //!   end that leaves the server idle again discards it, so the idle period
 //!   goes on and the next activity reports it whole. A provisional gap
 //!   changes nothing the watchdog or the status reads.

@@ -3,21 +3,25 @@
 //! The reasons to stop are SIGTERM, SIGINT, the maximum lifetime, the
 //! future given to [`Serve::with_shutdown_signal`](crate::Serve::with_shutdown_signal),
 //! and the watchdog (unless the mode is [`IdleMode::DrainOnly`]). They are
-//! polled before `accept`, so nothing that happens to accepting can delay
-//! them; when the watchdog fires, a connection already waiting in the
-//! kernel's queue is still taken and served, and postpones the exit, instead
-//! of being dropped. Under a multi-thread runtime the watchdog and the
-//! lifetime run on a thread of their own ([`Timers`]): the server's runtime
-//! has no timer armed between requests.
+//! polled before `accept` whenever one of them has woken (not at every
+//! accept: the accept loop costs what `axum::serve`'s costs), so nothing
+//! that happens to accepting can delay them; when the watchdog fires, a
+//! connection already waiting in the kernel's queue is still taken and
+//! served, and postpones the exit, instead of being dropped. Under a
+//! multi-thread runtime the watchdog and the lifetime run on a thread of
+//! their own ([`Timers`]): the server's runtime has no timer armed between
+//! requests.
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use super::connection::Connections;
 use super::lines;
@@ -119,38 +123,136 @@ pub(super) async fn until_stopped<S: HttpService>(
 ) -> ShutdownReason {
     let mut accept_errors = AcceptErrors::default();
     loop {
-        tokio::select! {
-            // Every reason to stop comes before accepting, and each costs
-            // nothing to poll, so no pattern of accepts (a flood of
-            // connections, a storm of failing accepts) can delay them.
-            biased;
-            reason = signals.recv() => return reason,
-            () = fired(&mut stops.lifetime) => return ShutdownReason::MaxLifetime,
-            () = &mut stops.requested => return ShutdownReason::Requested,
-            () = fired(&mut stops.idle) => {
-                // The watchdog decided on its own thread: activity may have
-                // come since (a request on a kept-alive connection, a
-                // partial head). Then it watches again.
-                if !is_idle_now(&stops.tracker) {
-                    stops.watch();
-                    continue;
-                }
-                // A last look at the accept queue: a client that connected
-                // before the deadline is served, and its request postpones
-                // the exit, rather than being dropped with the listener.
-                match accept_now(listener) {
-                    Some((stream, peer)) => {
-                        connections.spawn(stream, peer);
-                        stops.watch();
-                    }
-                    None => return ShutdownReason::Idle,
+        let stop = next_stop(signals, stops);
+        match accept_until(stop, listener, connections, &mut accept_errors).await {
+            Stop::Reason(reason) => return reason,
+            Stop::Idle => {}
+        }
+        // The watchdog decided on its own thread: activity may have come
+        // since (a request on a kept-alive connection, a partial head). Then
+        // it watches again.
+        if !is_idle_now(&stops.tracker) {
+            stops.watch();
+            continue;
+        }
+        // A last look at the accept queue: a client that connected before
+        // the deadline is served, and its request postpones the exit, rather
+        // than being dropped with the listener.
+        match accept_now(listener) {
+            Some((stream, peer)) => {
+                connections.spawn(stream, peer);
+                stops.watch();
+            }
+            None => return ShutdownReason::Idle,
+        }
+    }
+}
+
+/// What ends a run of accepts.
+enum Stop {
+    /// A reason to stop.
+    Reason(ShutdownReason),
+    /// The watchdog fired: the accept loop looks again before it stops.
+    Idle,
+}
+
+/// The first reason to stop, in this order.
+async fn next_stop(signals: &mut Signals, stops: &mut Stops) -> Stop {
+    tokio::select! {
+        biased;
+        reason = signals.recv() => Stop::Reason(reason),
+        () = fired(&mut stops.lifetime) => Stop::Reason(ShutdownReason::MaxLifetime),
+        () = &mut stops.requested => Stop::Reason(ShutdownReason::Requested),
+        () = fired(&mut stops.idle) => Stop::Idle,
+    }
+}
+
+/// Accepts connections until `stop` resolves.
+///
+/// `stop` comes before every accept, so that no pattern of accepts (a flood
+/// of connections, a storm of failing accepts) can delay it; but it is
+/// polled only when one of the reasons to stop has woken it (each registers
+/// [`StopWake`]'s waker), not at every accept: a new connection costs the
+/// accept loop one atomic load beyond the accept itself.
+async fn accept_until<S: HttpService>(
+    stop: impl Future<Output = Stop>,
+    listener: &Listener,
+    connections: &mut Connections<S>,
+    errors: &mut AcceptErrors,
+) -> Stop {
+    let mut stop = pin!(stop);
+    let wake = Arc::new(StopWake {
+        // Polled once first, which registers its waker.
+        woken: AtomicBool::new(true),
+        task: Mutex::new(None),
+    });
+    let stop_waker = Waker::from(wake.clone());
+    let mut registered: Option<Waker> = None;
+    // Moved into the closure, &mut and all, so that this future is `Send`
+    // with a service that is not `Sync`.
+    std::future::poll_fn(move |cx| {
+        // Registered before the flag is read: a reason to stop that wakes
+        // in between wakes this task.
+        if !registered
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            registered = Some(cx.waker().clone());
+            *wake.task.lock().unwrap_or_else(PoisonError::into_inner) = registered.clone();
+        }
+        loop {
+            if wake.take() {
+                let mut stop_cx = Context::from_waker(&stop_waker);
+                if let Poll::Ready(stop) = stop.as_mut().poll(&mut stop_cx) {
+                    return Poll::Ready(stop);
                 }
             }
-            accepted = listener.accept(), if accept_errors.may_accept() => match accepted {
-                Ok((stream, peer)) => connections.spawn(stream, peer),
-                Err(error) => accept_errors.failed(error),
-            },
-            () = accept_errors.pause(), if !accept_errors.may_accept() => accept_errors.resume(),
+            if errors.paused(cx) {
+                return Poll::Pending;
+            }
+            // tokio's cooperative budget makes a long run of accepts pend
+            // (and wake this task) now and then.
+            match listener.poll_accept(cx) {
+                Poll::Ready(Ok((stream, peer))) => connections.spawn(stream, peer),
+                Poll::Ready(Err(error)) => errors.failed(error),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
+}
+
+/// The waker that the reasons to stop are polled with: it records that one
+/// of them woke, and wakes the accept loop's task.
+struct StopWake {
+    /// One of the reasons to stop woke since they were last polled.
+    woken: AtomicBool,
+    /// The accept loop's task.
+    task: Mutex<Option<Waker>>,
+}
+
+impl StopWake {
+    /// Whether a reason to stop woke since the last call.
+    fn take(&self) -> bool {
+        // Acquire: pairs with the Release in `wake_by_ref`. A relaxed load
+        // first: the common case (nothing woke) takes no locked instruction;
+        // a wake that it misses also wakes the task, which looks again.
+        self.woken.load(Ordering::Relaxed) && self.woken.swap(false, Ordering::Acquire)
+    }
+}
+
+impl Wake for StopWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Set before the task is read: the accept loop registers its task
+        // before it reads the flag, so either it sees the flag or the task
+        // it registered is woken.
+        self.woken.store(true, Ordering::Release);
+        if let Some(task) = &*self.task.lock().unwrap_or_else(PoisonError::into_inner) {
+            task.wake_by_ref();
         }
     }
 }
@@ -187,7 +289,8 @@ fn accept_now(listener: &Listener) -> Option<(Stream, Peer)> {
 /// subscriber), with the number of failures since the last report.
 #[derive(Default)]
 struct AcceptErrors {
-    paused_until: Option<Instant>,
+    /// Accepting resumes when it fires.
+    pause: Option<Pin<Box<Sleep>>>,
     last_report: Option<Instant>,
     unreported: u64,
 }
@@ -196,8 +299,17 @@ impl AcceptErrors {
     const PAUSE: Duration = Duration::from_millis(50);
     const REPORT_EVERY: Duration = Duration::from_secs(10);
 
-    fn may_accept(&self) -> bool {
-        self.paused_until.is_none()
+    /// Whether accepting is paused; if so, this task wakes when it
+    /// resumes.
+    fn paused(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(pause) = &mut self.pause else {
+            return false;
+        };
+        if pause.as_mut().poll(cx).is_pending() {
+            return true;
+        }
+        self.pause = None;
+        false
     }
 
     fn failed(&mut self, error: io::Error) {
@@ -211,7 +323,7 @@ impl AcceptErrors {
             return;
         }
         let now = Instant::now();
-        self.paused_until = Some(now + Self::PAUSE);
+        self.pause = Some(Box::pin(tokio::time::sleep_until(now + Self::PAUSE)));
         self.unreported += 1;
         if self
             .last_report
@@ -221,15 +333,5 @@ impl AcceptErrors {
             self.last_report = Some(now);
             self.unreported = 0;
         }
-    }
-
-    async fn pause(&self) {
-        if let Some(until) = self.paused_until {
-            tokio::time::sleep_until(until).await;
-        }
-    }
-
-    fn resume(&mut self) {
-        self.paused_until = None;
     }
 }

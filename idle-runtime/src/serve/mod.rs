@@ -380,6 +380,7 @@ async fn run<S: HttpService>(serve: Serve<S>) -> io::Result<ShutdownReport> {
 #[cfg(test)]
 mod tests {
     use std::future::IntoFuture;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -626,5 +627,105 @@ mod tests {
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
         assert!(head.starts_with("HTTP/1.1 200"), "{response:?}");
         body.to_owned()
+    }
+
+    /// `GET /` on a connection of its own, with `Connection: close`: whether
+    /// the answer was a 200; `None` if there was no answer (refused, reset,
+    /// or closed by a drain before the request came in, as the README's
+    /// section on proxies says).
+    async fn get_once(addr: std::net::SocketAddr) -> Option<bool> {
+        let mut client = TcpStream::connect(addr).await.ok()?;
+        client
+            .write_all(b"GET / HTTP/1.1\r\nhost: idle\r\nconnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut response = Vec::new();
+        client.read_to_end(&mut response).await.ok()?;
+        if response.is_empty() {
+            return None;
+        }
+        Some(response.starts_with(b"HTTP/1.1 200"))
+    }
+
+    /// The shutdown signal stops the server while clients keep connecting
+    /// (the accept loop polls the reasons to stop only when one of them has
+    /// woken it, here from another thread), and every answer is a 200.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_shutdown_signal_stops_a_server_that_keeps_accepting() {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(
+            serve(listener, app)
+                .with_tracker(Tracker::new())
+                .with_shutdown_signal(async move {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let clients = tokio::spawn({
+            let answered = answered.clone();
+            async move {
+                loop {
+                    match get_once(addr).await {
+                        Some(true) => answered.fetch_add(1, Ordering::Relaxed),
+                        Some(false) => panic!("an answer other than 200"),
+                        // The server has stopped accepting.
+                        None => return,
+                    };
+                }
+            }
+        });
+        // The signal comes while the clients keep connecting.
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while answered.load(Ordering::Relaxed) < 20 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("20 connections answered within 10 s");
+        stop.send(()).unwrap();
+        let report = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("stopped within 10 s of the signal")
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.reason, ShutdownReason::Requested);
+        tokio::time::timeout(Duration::from_secs(10), clients)
+            .await
+            .expect("the clients see the server stop")
+            .unwrap();
+        assert_eq!(report.cut, 0);
+    }
+
+    /// A shutdown signal that comes while the accept loop waits (after a
+    /// request, with no connection pending) wakes it.
+    #[tokio::test(start_paused = true)]
+    async fn the_shutdown_signal_wakes_a_waiting_accept_loop() {
+        let listener = listener().await;
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+        let server = tokio::spawn(
+            serve(listener, app)
+                .with_tracker(Tracker::new())
+                .with_config(&Config::default().with_timeout(Duration::from_secs(600)))
+                .with_shutdown_signal(tokio::time::sleep(Duration::from_secs(60)))
+                .into_future(),
+        );
+        assert_eq!(get_once(addr).await, Some(true));
+        let report = tokio::time::timeout(Duration::from_secs(120), server)
+            .await
+            .expect("stopped by the signal")
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.reason, ShutdownReason::Requested);
+        assert_eq!(report.requests, 1);
+        assert!(
+            (Duration::from_secs(60)..Duration::from_secs(61)).contains(&report.uptime),
+            "{:?}",
+            report.uptime
+        );
     }
 }

@@ -293,9 +293,9 @@ impl Tracker {
     /// Starts an activity without a guard; pair with `end` or
     /// `end_silently`. Whether it counts may not be known yet (an accepted
     /// connection, before its first request), so an idle gap it ends is
-    /// only provisional: the first counted end commits it (under `serve`,
-    /// the accepted connection's own end when its first request counts, as
-    /// that request starts).
+    /// only provisional: the first counted end commits it (under `serve`, a
+    /// first request that counts takes over its connection's activity, so
+    /// that request's end, or another request's if it ends first).
     pub(crate) fn begin(&self) {
         let previous = self.inner.word.begin();
         // The count left zero: an idle period that began at the previous end

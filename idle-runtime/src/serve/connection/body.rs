@@ -66,8 +66,8 @@ enum OpenKind {
 
 impl Open {
     /// A request that hyper is about to hand to the service; an activity if
-    /// `counts`.
-    pub(super) fn request(conn: &Arc<Conn>, counts: bool) -> Open {
+    /// `counts`, already begun if `begun` (the connection's, taken over).
+    pub(super) fn request(conn: &Arc<Conn>, counts: bool, begun: bool) -> Open {
         Open::begin(
             conn,
             if counts {
@@ -75,19 +75,20 @@ impl Open {
             } else {
                 OpenKind::Ignored
             },
+            begun,
         )
     }
 
     /// An HTTP/2 upgraded stream, until its pump task ends.
     pub(super) fn upgraded(conn: &Arc<Conn>) -> Open {
-        Open::begin(conn, OpenKind::Upgraded)
+        Open::begin(conn, OpenKind::Upgraded, false)
     }
 
-    fn begin(conn: &Arc<Conn>, kind: OpenKind) -> Open {
+    fn begin(conn: &Arc<Conn>, kind: OpenKind, begun: bool) -> Open {
         // Relaxed: the drain reads `open` in the connection's task, woken by
         // hyper whenever a stream changes; nothing else is ordered by it.
         conn.open.fetch_add(1, Ordering::Relaxed);
-        if kind != OpenKind::Ignored {
+        if kind != OpenKind::Ignored && !begun {
             conn.tracker.begin();
         }
         Open {

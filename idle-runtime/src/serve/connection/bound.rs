@@ -162,19 +162,29 @@ pub(super) struct Local {
 /// task to wake when it fires. Otherwise a check reads whether it has fired
 /// (`Sleep::is_elapsed`, one atomic load), so that a read or write that
 /// pends costs a few loads and branches, whether the timer runs or not.
+///
+/// One pointer until the connection first waits on its client: hyper moves
+/// the socket wrapper around as it builds a connection, and the timer's
+/// state, with its sleep, is one allocation made on the first wait.
 #[derive(Default)]
-pub(super) struct Bound {
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// The timer is running (the sleep may be allocated and idle).
-    armed: bool,
-    /// Quiet periods in a row, and periods since a first request began.
-    quiet: u32,
-    periods: u32,
-    /// What `moved` and `Waits::began` were at the last period.
-    moved_mark: u64,
-    began_mark: u32,
-    /// The task the sleep will wake, and that waits on other tasks wake.
-    registered: Option<Waker>,
+pub(super) struct Bound(Option<Pin<Box<Timer>>>);
+
+pin_project_lite::pin_project! {
+    /// The timer's state, with its sleep.
+    struct Timer {
+        #[pin]
+        sleep: Sleep,
+        // The timer is running (the sleep may be idle).
+        armed: bool,
+        // Quiet periods in a row, and periods since a first request began.
+        quiet: u32,
+        periods: u32,
+        // What `moved` and `Waits::began` were at the last period.
+        moved_mark: u64,
+        began_mark: u32,
+        // The task the sleep will wake, and that waits on other tasks wake.
+        registered: Option<Waker>,
+    }
 }
 
 impl Bound {
@@ -195,26 +205,14 @@ impl Bound {
         if !waiting {
             // The common case between requests: nothing waits. A timer that
             // has fired stops, so that the next wait starts a fresh bound.
-            if self.armed && self.sleep.as_ref().is_none_or(|sleep| sleep.is_elapsed()) {
-                self.disarm(cx, waits);
+            if let Some(timer) = &mut self.0 {
+                if timer.armed && timer.sleep.is_elapsed() {
+                    disarm(timer.as_mut(), cx, waits);
+                }
             }
             return None;
         }
         self.check_slow(cx, waits, local, moved, word)
-    }
-
-    /// Stops the timer (a wait that begins on another task then wakes this
-    /// one to arm it again).
-    #[cold]
-    fn disarm(&mut self, cx: &mut Context<'_>, waits: &Waits) {
-        self.armed = false;
-        // Release: pairs with the Acquire in `Waits::begin`.
-        waits.armed.store(false, Ordering::Release);
-        // A wait that began just before this store saw the timer running
-        // and did not wake us: look again.
-        if waits.load() != 0 {
-            cx.waker().wake_by_ref();
-        }
     }
 
     #[inline(never)]
@@ -226,38 +224,61 @@ impl Bound {
         moved: u64,
         word: u64,
     ) -> Option<Stalled> {
-        let task_changed = !self
+        let fresh = self.0.is_none();
+        let timer = self.0.get_or_insert_with(|| {
+            Box::pin(Timer {
+                sleep: tokio::time::sleep(PERIOD),
+                armed: false,
+                quiet: 0,
+                periods: 0,
+                moved_mark: 0,
+                began_mark: 0,
+                registered: None,
+            })
+        });
+        let mut timer = timer.as_mut().project();
+        let task_changed = !timer
             .registered
             .as_ref()
             .is_some_and(|waker| waker.will_wake(cx.waker()));
         if task_changed {
-            self.registered = Some(cx.waker().clone());
+            *timer.registered = Some(cx.waker().clone());
             *waits.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
         }
-        if !self.armed {
-            self.arm(cx, waits, moved);
+        if !*timer.armed {
+            // Arms the timer (a fresh one runs already).
+            if !fresh {
+                timer.sleep.as_mut().reset(Instant::now() + PERIOD);
+            }
+            // Register this task to wake when it fires.
+            let _ = timer.sleep.as_mut().poll(cx);
+            *timer.armed = true;
+            *timer.quiet = 0;
+            *timer.periods = 0;
+            *timer.moved_mark = moved;
+            *timer.began_mark = waits.began.load(Ordering::Relaxed);
+            waits.armed.store(true, Ordering::Release);
             return None;
         }
-        let sleep = self.sleep.as_mut()?;
         if task_changed {
             // Register this task with the sleep.
-            let _ = sleep.as_mut().poll(cx);
+            let _ = timer.sleep.as_mut().poll(cx);
         }
-        while sleep.is_elapsed() {
+        while timer.sleep.is_elapsed() {
             // A period has passed.
             let began = waits.began.load(Ordering::Relaxed);
-            if moved != self.moved_mark || began != self.began_mark {
-                self.quiet = 0;
-                self.moved_mark = moved;
-                self.began_mark = began;
+            if moved != *timer.moved_mark || began != *timer.began_mark {
+                *timer.quiet = 0;
+                *timer.moved_mark = moved;
+                *timer.began_mark = began;
             } else {
-                self.quiet += 1;
+                *timer.quiet += 1;
             }
-            self.periods += 1;
-            if local.first_request && self.periods >= QUIET_PERIODS {
+            *timer.periods += 1;
+            if local.first_request && *timer.periods >= QUIET_PERIODS {
                 return Some(Stalled::FirstRequest);
             }
-            if self.quiet >= QUIET_PERIODS {
+            if *timer.quiet >= QUIET_PERIODS {
                 return Some(if local.socket {
                     Stalled::Socket
                 } else if word & !LANE != 0 {
@@ -268,31 +289,24 @@ impl Bound {
                     Stalled::Head
                 });
             }
-            sleep.as_mut().reset(Instant::now() + PERIOD);
+            timer.sleep.as_mut().reset(Instant::now() + PERIOD);
             // Register for the next period (a reset sleep is not elapsed).
-            let _ = sleep.as_mut().poll(cx);
+            let _ = timer.sleep.as_mut().poll(cx);
         }
         None
     }
+}
 
-    fn arm(&mut self, cx: &mut Context<'_>, waits: &Waits, moved: u64) {
-        let deadline = Instant::now() + PERIOD;
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                sleep.as_mut().reset(deadline);
-                sleep
-            }
-            None => self
-                .sleep
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
-        };
-        // Register this task to wake when it fires.
-        let _ = sleep.as_mut().poll(cx);
-        self.armed = true;
-        self.quiet = 0;
-        self.periods = 0;
-        self.moved_mark = moved;
-        self.began_mark = waits.began.load(Ordering::Relaxed);
-        waits.armed.store(true, Ordering::Release);
+/// Stops the timer (a wait that begins on another task then wakes this one
+/// to arm it again).
+#[cold]
+fn disarm(timer: Pin<&mut Timer>, cx: &mut Context<'_>, waits: &Waits) {
+    *timer.project().armed = false;
+    // Release: pairs with the Acquire in `Waits::begin`.
+    waits.armed.store(false, Ordering::Release);
+    // A wait that began just before this store saw the timer running and
+    // did not wake us: look again.
+    if waits.load() != 0 {
+        cx.waker().wake_by_ref();
     }
 }

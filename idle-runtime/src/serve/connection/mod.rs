@@ -119,12 +119,11 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// The state of a connection accepted now: it counts as activity until
-    /// its first request.
-    pub(crate) fn accepted(tracker: &Tracker, timeout: Duration, peer: Peer) -> Arc<Conn> {
-        tracker.begin();
+    /// The state of a connection `accepted`: it counts as activity until its
+    /// first request.
+    fn accepted(accepted: Accepted, timeout: Duration, peer: Peer) -> Arc<Conn> {
         Arc::new(Conn {
-            tracker: tracker.clone(),
+            tracker: accepted.into_tracker(),
             unanswered: AtomicBool::new(true),
             calls: AtomicU32::new(0),
             kind: AtomicU8::new(0),
@@ -166,19 +165,29 @@ impl Conn {
         }
     }
 
-    /// hyper is about to call the service with `request`.
-    fn called<B>(&self, request: &Request<B>, ignored: bool) {
+    /// hyper is about to call the service with `request`. Returns whether
+    /// the request takes over the activity held since accept (a first
+    /// request that counts) rather than beginning its own.
+    fn called<B>(&self, request: &Request<B>, ignored: bool) -> bool {
+        let mut takes_over = false;
         if self.is_unanswered() {
             if request.version() == Version::HTTP_2 {
                 self.kind.fetch_or(HTTP2, Ordering::Relaxed);
             }
-            self.settle(!ignored);
+            if ignored {
+                self.settle(false);
+            } else {
+                // Relaxed: as in `settle`, the swap only decides who ends
+                // the activity.
+                takes_over = self.unanswered.swap(false, Ordering::Relaxed);
+            }
         }
         // Relaxed, and a load and a store rather than a read-modify-write:
         // only this connection's task writes it, and only its socket wrapper,
         // polled by the same task, reads it.
         let calls = self.calls.load(Ordering::Relaxed);
         self.calls.store(calls.wrapping_add(1), Ordering::Relaxed);
+        takes_over
     }
 
     fn kind(&self) -> u8 {
@@ -200,6 +209,32 @@ impl Drop for Conn {
     fn drop(&mut self) {
         // Closed without a request: never counted.
         self.settle(false);
+    }
+}
+
+/// A connection's activity from accept until its [`Conn`] takes it over,
+/// on the connection's task; ended silently if the task never runs.
+struct Accepted(Option<Tracker>);
+
+impl Accepted {
+    fn new(tracker: &Tracker) -> Self {
+        tracker.begin();
+        Accepted(Some(tracker.clone()))
+    }
+
+    fn into_tracker(mut self) -> Tracker {
+        match self.0.take() {
+            Some(tracker) => tracker,
+            None => unreachable!("an Accepted is taken over once"),
+        }
+    }
+}
+
+impl Drop for Accepted {
+    fn drop(&mut self) {
+        if let Some(tracker) = &self.0 {
+            tracker.end_silently();
+        }
     }
 }
 
@@ -255,16 +290,21 @@ impl<S: HttpService> Connections<S> {
 
     /// Serves `stream` on a task of its own until it closes.
     pub(crate) fn spawn(&self, stream: Stream, peer: Peer) {
-        let tracker = self.layer.tracker();
-        // The timeout in force now bounds this connection's split heads.
-        let conn = Conn::accepted(tracker, tracker.timeout_in_force(), peer);
-        let service =
-            ConnectionService::new(self.service.clone(), self.layer.clone(), conn.clone());
-        let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));
+        // The connection counts from now; its state is made on its task,
+        // on the thread that frees it (an allocation freed on another
+        // thread costs the allocator a few hundred instructions more).
+        let accepted = Accepted::new(self.layer.tracker());
+        let service = self.service.clone();
+        let layer = self.layer.clone();
         let builder = self.builder.clone();
         let counted = Counted::new(&self.open);
         tokio::spawn(async move {
-            let connection = builder.serve_connection_with_upgrades(io, service);
+            // The timeout in force now bounds this connection's split heads.
+            let timeout = layer.tracker().timeout_in_force();
+            let conn = Conn::accepted(accepted, timeout, peer);
+            let service = ConnectionService::new(service, layer, conn.clone());
+            let io = TokioIo::new(TrackedIo::new(stream, conn.clone()));
+            let connection = std::pin::pin!(builder.serve_connection_with_upgrades(io, service));
             ConnectionTask::new(connection, conn, counted).await;
         });
     }

@@ -61,12 +61,13 @@ where
     type Future = ConnectionFuture<S>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
-        // The request's activity begins before the connection's own ends (in
-        // `called`, for a first request), so the count never dips to zero
-        // in between.
+        // A first request that counts takes over the connection's activity
+        // (begun at accept): the count never dips to zero in between, and
+        // the idle clock is not read for an end that the request's own end
+        // supersedes.
         let ignored = self.layer.is_ignored(&request);
-        let mut open = Open::request(&self.conn, !ignored);
-        self.conn.called(&request, ignored);
+        let taken_over = self.conn.called(&request, ignored);
+        let mut open = Open::request(&self.conn, !ignored, taken_over);
         // hyper adds `OnUpgrade` only to requests that ask for an upgrade
         // (`Upgrade` header, `CONNECT`).
         if request.extensions().get::<OnUpgrade>().is_some() {

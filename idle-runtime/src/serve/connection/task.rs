@@ -119,20 +119,25 @@ pin_project! {
     /// drains (see the [module docs](self)).
     ///
     /// A wake-up costs hyper's work plus a flag read and a waker comparison:
-    /// the drain's waker was registered on the first poll.
-    pub(crate) struct ConnectionTask<C> {
-        #[pin]
-        connection: C,
+    /// the drain's waker is registered the first time the task pends (a
+    /// connection answered and closed in one poll never registers).
+    ///
+    /// hyper's connection is pinned where the task's future built it, and
+    /// borrowed: moving it in would copy it (a few hundred bytes) twice per
+    /// connection.
+    pub(crate) struct ConnectionTask<'c, C> {
+        connection: Pin<&'c mut C>,
         conn: Arc<Conn>,
         open: Counted,
+        // Made and polled when the task first pends.
         #[pin]
-        drain: OwnedNotified,
+        drain: Option<OwnedNotified>,
         // The waker `drain` was last polled with.
         registered: Option<Waker>,
         closing: Closing,
-        // A draining connection's look for requests in progress.
-        #[pin]
-        close_check: Option<Sleep>,
+        // A draining connection's look for requests in progress (boxed: it
+        // is made only in a drain, and the task stays small to move).
+        close_check: Option<Pin<Box<Sleep>>>,
     }
 
 }
@@ -163,15 +168,14 @@ impl Drop for Counted {
     }
 }
 
-impl<C: GracefulConnection> ConnectionTask<C> {
+impl<'c, C: GracefulConnection> ConnectionTask<'c, C> {
     /// The task of a connection accepted and `open`-counted.
-    pub(crate) fn new(connection: C, conn: Arc<Conn>, open: Counted) -> Self {
-        let drain = open.0.drain.clone().notified_owned();
+    pub(crate) fn new(connection: Pin<&'c mut C>, conn: Arc<Conn>, open: Counted) -> Self {
         ConnectionTask {
             connection,
             conn,
             open,
-            drain,
+            drain: None,
             registered: None,
             closing: Closing::No,
             close_check: None,
@@ -179,38 +183,20 @@ impl<C: GracefulConnection> ConnectionTask<C> {
     }
 }
 
-impl<C: GracefulConnection> Future for ConnectionTask<C> {
+impl<C: GracefulConnection> Future for ConnectionTask<'_, C> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        if *this.closing == Closing::No {
-            // Registered before the flag is read: a drain that starts in
-            // between wakes this task.
-            if !this
-                .registered
-                .as_ref()
-                .is_some_and(|waker| waker.will_wake(cx.waker()))
-            {
-                let _ = this.drain.as_mut().poll(cx);
-                *this.registered = Some(cx.waker().clone());
-            }
-            if this.open.0.draining.load(Ordering::SeqCst) {
-                if this.conn.kind() & HTTP2 != 0 || this.conn.open() > 0 {
-                    graceful(
-                        this.connection.as_mut(),
-                        this.closing,
-                        this.conn,
-                        this.close_check.as_mut(),
-                    );
-                } else {
-                    // Between requests: polled below, the socket wrapper
-                    // looks at what the client has sent.
-                    this.conn.last_look.store(true, Ordering::Relaxed);
-                    *this.closing = Closing::LastLook;
-                    this.close_check.set(Some(tokio::time::sleep(CLOSE_CHECK)));
-                }
-            }
+        // A drain that began before this poll (one load: the task registers
+        // with the drain only when it pends, below).
+        if *this.closing == Closing::No && this.open.0.draining.load(Ordering::SeqCst) {
+            drain_begins(
+                this.connection.as_mut(),
+                this.closing,
+                this.conn,
+                this.close_check,
+            );
         }
         loop {
             if let Poll::Ready(result) = this.connection.as_mut().poll(cx) {
@@ -220,24 +206,52 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
                 return Poll::Ready(());
             }
             match *this.closing {
-                Closing::No => return Poll::Pending,
+                Closing::No => {
+                    // Registered before the flag is read: a drain that
+                    // begins in between wakes this task.
+                    if !this
+                        .registered
+                        .as_ref()
+                        .is_some_and(|waker| waker.will_wake(cx.waker()))
+                    {
+                        if this.drain.is_none() {
+                            this.drain
+                                .set(Some(this.open.0.drain.clone().notified_owned()));
+                        }
+                        if let Some(drain) = this.drain.as_mut().as_pin_mut() {
+                            let _ = drain.poll(cx);
+                        }
+                        *this.registered = Some(cx.waker().clone());
+                    }
+                    if !this.open.0.draining.load(Ordering::SeqCst) {
+                        return Poll::Pending;
+                    }
+                    drain_begins(
+                        this.connection.as_mut(),
+                        this.closing,
+                        this.conn,
+                        this.close_check,
+                    );
+                    // Polled again: hyper's graceful shutdown, or the socket
+                    // wrapper's last look, takes effect.
+                    continue;
+                }
                 // The last look found a request: answer it, then close.
                 Closing::LastLook if this.conn.open() > 0 => {
                     graceful(
                         this.connection.as_mut(),
                         this.closing,
                         this.conn,
-                        this.close_check.as_mut(),
+                        this.close_check,
                     );
                     // hyper's graceful shutdown takes effect when polled.
                     continue;
                 }
                 Closing::LastLook | Closing::Graceful => {}
             }
-            let Some(check) = this.close_check.as_mut().as_pin_mut() else {
+            let Some(check) = this.close_check.as_mut() else {
                 return Poll::Pending;
             };
-            let mut check = check;
             if check.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
@@ -246,8 +260,27 @@ impl<C: GracefulConnection> Future for ConnectionTask<C> {
                 // client (the rest of a head, an acknowledgement of GOAWAY).
                 return Poll::Ready(());
             }
-            check.reset(Instant::now() + CLOSE_CHECK);
+            check.as_mut().reset(Instant::now() + CLOSE_CHECK);
         }
+    }
+}
+
+/// The drain has begun: hyper's graceful shutdown if a request is in
+/// progress (or over HTTP/2), else the socket wrapper's last look.
+fn drain_begins<C: GracefulConnection>(
+    connection: Pin<&mut C>,
+    closing: &mut Closing,
+    conn: &Conn,
+    close_check: &mut Option<Pin<Box<Sleep>>>,
+) {
+    if conn.kind() & HTTP2 != 0 || conn.open() > 0 {
+        graceful(connection, closing, conn, close_check);
+    } else {
+        // Between requests: when hyper next polls it, the socket wrapper
+        // looks at what the client has sent.
+        conn.last_look.store(true, Ordering::Relaxed);
+        *closing = Closing::LastLook;
+        *close_check = Some(Box::pin(tokio::time::sleep(CLOSE_CHECK)));
     }
 }
 
@@ -258,14 +291,14 @@ fn graceful<C: GracefulConnection>(
     connection: Pin<&mut C>,
     closing: &mut Closing,
     conn: &Conn,
-    mut close_check: Pin<&mut Option<Sleep>>,
+    close_check: &mut Option<Pin<Box<Sleep>>>,
 ) {
     *closing = Closing::Graceful;
     connection.graceful_shutdown();
     if conn.kind() & HTTP2 != 0 {
-        close_check.set(Some(tokio::time::sleep(CLOSE_CHECK)));
+        *close_check = Some(Box::pin(tokio::time::sleep(CLOSE_CHECK)));
     } else {
         // HTTP/1.1: hyper closes after the request in progress.
-        close_check.set(None);
+        *close_check = None;
     }
 }
