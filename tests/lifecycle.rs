@@ -96,8 +96,7 @@ fn the_shutdown_hook_runs_once_with_the_reason() {
 #[test]
 fn a_slow_hook_is_abandoned_after_grace() {
     let server = start(&[("IDLE_TEST_HOOK_MS", "30000")]);
-    server.signal("TERM");
-    let signalled = Instant::now();
+    let signalled = server.signal("TERM");
     let (status, exited_at) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
     // Nothing to drain; the hook gets the grace of 2 s.
@@ -119,8 +118,7 @@ fn a_slow_hook_is_abandoned_after_grace() {
 fn a_panicking_hook_is_reported_and_the_exit_is_still_0() {
     // No backtrace: printing one can take longer than the bound below.
     let server = start(&[("IDLE_TEST_HOOK_PANIC", "1"), ("RUST_BACKTRACE", "0")]);
-    server.signal("TERM");
-    let signalled = Instant::now();
+    let signalled = server.signal("TERM");
     let (status, exited_at) = server.wait_exit(PATIENCE);
     let stderr = server.stderr();
     assert_eq!(status.code(), Some(0), "{stderr}");

@@ -293,8 +293,7 @@ fn grace_bounds_the_drain_and_reports_what_was_abandoned() {
     let addr = server.addr;
     let request = thread::spawn(move || try_get(addr, "/slow/20000"));
     thread::sleep(Duration::from_millis(300));
-    server.signal("TERM");
-    let signalled = Instant::now();
+    let signalled = server.signal("TERM");
     let (status, exited_at) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
     assert_between(
@@ -326,8 +325,7 @@ fn a_second_signal_during_the_drain_exits_at_once() {
     server.signal("TERM");
     thread::sleep(Duration::from_millis(300));
     assert!(server.is_running(), "still draining");
-    server.signal("INT");
-    let second = Instant::now();
+    let second = server.signal("INT");
     let (status, exited_at) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
     assert_between(

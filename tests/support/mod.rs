@@ -170,13 +170,18 @@ impl Server {
     }
 
     /// Sends a signal by name (`TERM`, `INT`) with kill(1).
-    pub fn signal(&self, name: &str) {
+    /// Sends signal `name` with kill(1); returns the moment just before,
+    /// the earliest the server can have seen it (a reference taken after
+    /// `kill` returns may come after the server has already exited).
+    pub fn signal(&self, name: &str) -> Instant {
+        let sent = Instant::now();
         let status = Command::new("kill")
             .arg(format!("-{name}"))
             .arg(self.pid.to_string())
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{name} failed");
+        sent
     }
 
     pub fn get(&self, path: &str) -> Response {

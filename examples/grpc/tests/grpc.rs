@@ -135,8 +135,7 @@ fn sigterm_during_a_stream_ends_it_with_unavailable_and_the_server_exits_at_once
                 Ok(Some(tick)) => {
                     ticks.push(tick.n);
                     if ticks.len() == 3 {
-                        server.signal("TERM");
-                        signalled = Some(Instant::now());
+                        signalled = Some(server.signal("TERM"));
                     }
                 }
                 Ok(None) => panic!("the stream ended with OK after {ticks:?}"),
