@@ -71,6 +71,7 @@ impl TrackedIo {
         }
     }
 
+    #[inline]
     fn read_some(&mut self) {
         self.moved = self.moved.wrapping_add(1);
         match self.head {
@@ -126,6 +127,7 @@ impl TrackedIo {
 
     /// A write returned `Pending`: hold an activity until the next completed
     /// flush, and look at the bound.
+    #[inline(never)]
     fn write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.blocked {
             self.blocked = true;
@@ -215,6 +217,7 @@ impl TrackedIo {
         self.conn.failed.store(true, Ordering::Relaxed);
     }
 
+    #[inline]
     fn unblocked(&mut self) {
         if self.blocked {
             self.blocked = false;
@@ -222,35 +225,52 @@ impl TrackedIo {
         }
     }
 
+    /// Before a write: the head's state is settled first, so that nothing
+    /// is called while the write's result is held (no spill of it for an
+    /// unwind).
+    #[inline(always)]
+    fn writing(&mut self) {
+        if !matches!(self.head, Head::Idle) {
+            self.head_answered();
+        }
+    }
+
+    /// A write returned: the common case (bytes written) is a few
+    /// instructions inlined into hyper's and h2's writers.
+    #[inline(always)]
     fn wrote(
         &mut self,
         cx: &mut Context<'_>,
         result: Poll<io::Result<usize>>,
     ) -> Poll<io::Result<usize>> {
-        // Whatever was read before this write belonged to a request that is
-        // being answered, except bytes read after its call: they may be the
-        // start of the next head, so they are watched as one (at worst a
-        // body's bytes cost one `touch` as the request ends).
-        if self.head != Head::Idle {
-            self.head = match self.head {
-                Head::Answering { more: true } => self.reading(),
-                _ => Head::Idle,
-            };
-        }
         match result {
-            Poll::Pending => self.write_pending(cx),
             Poll::Ready(Ok(written)) => {
-                if written > 0 {
-                    // The client is taking bytes.
-                    self.moved = self.moved.wrapping_add(1);
-                }
+                // The client is taking bytes.
+                self.moved = self.moved.wrapping_add(u64::from(written > 0));
                 Poll::Ready(Ok(written))
             }
-            Poll::Ready(Err(error)) => {
-                self.failed();
-                Poll::Ready(Err(error))
-            }
+            Poll::Pending => self.write_pending(cx),
+            Poll::Ready(Err(error)) => self.write_failed(error),
         }
+    }
+
+    /// Whatever was read before a write belonged to a request that is
+    /// being answered, except bytes read after its call: they may be the
+    /// start of the next head, so they are watched as one (at worst a
+    /// body's bytes cost one `touch` as the request ends).
+    #[inline(never)]
+    fn head_answered(&mut self) {
+        self.head = match self.head {
+            Head::Answering { more: true } => self.reading(),
+            _ => Head::Idle,
+        };
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_failed(&mut self, error: io::Error) -> Poll<io::Result<usize>> {
+        self.failed();
+        Poll::Ready(Err(error))
     }
 }
 
@@ -265,6 +285,7 @@ impl Drop for TrackedIo {
 }
 
 impl AsyncRead for TrackedIo {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -291,30 +312,36 @@ impl AsyncRead for TrackedIo {
 }
 
 impl AsyncWrite for TrackedIo {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.writing();
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.wrote(cx, result)
     }
 
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        this.writing();
         let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.wrote(cx, result)
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.inner).poll_flush(cx);

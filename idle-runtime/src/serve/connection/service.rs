@@ -229,6 +229,7 @@ fn answered<B>(open: &Open, response: &Response<B>, http2: bool) {
         // connection stays open (and in the drain's count) while it lives:
         // a connection guard, not a held one.
         UPGRADE.set(Some(Open::upgraded(open.conn())));
+        HANDED.set(true);
     } else {
         open.conn().upgraded();
     }
@@ -267,6 +268,22 @@ thread_local! {
     /// If hyper gives up in between (the client reset the stream), the
     /// guard is dropped when that poll returns: see [`Spawned`].
     static UPGRADE: Cell<Option<Open>> = const { Cell::new(None) };
+
+    /// Whether [`UPGRADE`] may hold a guard. Every HTTP/2 stream's spawn
+    /// and poll reads it: a flag without a destructor costs a load, where
+    /// the guard's slot (whose destructor must be registered) costs a few
+    /// dozen instructions.
+    static HANDED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The guard handed over by [`answered`], if any.
+#[inline]
+fn take_upgrade() -> Option<Open> {
+    if !HANDED.get() {
+        return None;
+    }
+    HANDED.set(false);
+    UPGRADE.take()
 }
 
 /// hyper's executor: `tokio::spawn`, except that the pump of an HTTP/2
@@ -284,7 +301,7 @@ where
             inner: future,
             // Boxed: one word in every HTTP/2 stream's task, an allocation
             // only for an upgraded stream's.
-            guard: UPGRADE.take().map(Box::new),
+            guard: take_upgrade().map(Box::new),
         });
     }
 }
@@ -308,7 +325,7 @@ impl<F: Future> Future for Spawned<F> {
         // A guard handed over during this poll and not taken by a spawn is
         // stale: hyper did not spawn the pump. Dropping it ends the activity.
         // (Only HTTP/2 stream tasks get here: a thread-local read per poll.)
-        drop(UPGRADE.take());
+        drop(take_upgrade());
         if output.is_ready() {
             *this.guard = None;
         }
