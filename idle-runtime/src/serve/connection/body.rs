@@ -459,9 +459,8 @@ fn frames_of_bytes<D: Buf + 'static, E: 'static>(
         .downcast_mut::<Option<Poll<Option<Result<Frame<Bytes>, E>>>>>()
     {
         Some(same) => same.take(),
-        None => poll.map(|poll| {
-            poll.map(|end| end.map(|frame| frame.map(|frame| frame.map_data(into_bytes))))
-        }),
+        // Another data type (a body other than axum's): its bytes copied.
+        None => poll.map(|poll| poll.map(|end| end.map(|frame| frame.map(copied)))),
     };
     match poll {
         Some(poll) => poll,
@@ -470,14 +469,44 @@ fn frames_of_bytes<D: Buf + 'static, E: 'static>(
     }
 }
 
-/// The frame's data as [`Bytes`]: moved, not copied, when it already is.
-#[inline]
-fn into_bytes<D: Buf + 'static>(data: D) -> Bytes {
-    // The type test is decided at compile time for each `D`; the `Option`
-    // is left empty when taken, so no `Bytes` is made or dropped.
-    let mut data = Some(data);
-    match (&mut data as &mut dyn Any).downcast_mut::<Option<Bytes>>() {
-        Some(bytes) => bytes.take().unwrap_or_default(),
-        None => data.map_or_else(Bytes::new, |mut data| data.copy_to_bytes(data.remaining())),
+/// A frame whose data is not [`Bytes`], with its bytes copied into one.
+fn copied<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
+    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data<D: Buf + 'static>(data: D) -> Bytes {
+        let poll = frames_of_bytes::<D, ()>(Poll::Ready(Some(Ok(Frame::data(data)))));
+        match poll {
+            Poll::Ready(Some(Ok(frame))) => frame.into_data().expect("a data frame"),
+            _ => panic!("the frame was lost"),
+        }
+    }
+
+    #[test]
+    fn frames_keep_their_bytes_whatever_the_data_type() {
+        let bytes = Bytes::from_static(b"axum's own");
+        let moved = data(bytes.clone());
+        assert_eq!(moved, bytes);
+        assert_eq!(
+            moved.as_ptr(),
+            bytes.as_ptr(),
+            "Bytes pass through, not copied"
+        );
+        assert_eq!(data(&b"a slice"[..]), Bytes::from_static(b"a slice"));
+        let chained = Buf::chain(&b"two "[..], &b"parts"[..]);
+        assert_eq!(data(chained), Bytes::from_static(b"two parts"));
+        let trailers = frames_of_bytes::<&'static [u8], ()>(Poll::Ready(Some(Ok(
+            Frame::trailers(http::HeaderMap::new()),
+        ))));
+        assert!(matches!(trailers, Poll::Ready(Some(Ok(frame))) if frame.is_trailers()));
+        assert!(frames_of_bytes::<&'static [u8], ()>(Poll::Pending).is_pending());
+        assert!(matches!(
+            frames_of_bytes::<&'static [u8], ()>(Poll::Ready(None)),
+            Poll::Ready(None)
+        ));
     }
 }
