@@ -16,10 +16,11 @@ use std::future::Future;
 use std::io;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
 
@@ -184,22 +185,16 @@ async fn accept_until<S: HttpService>(
     let wake = Arc::new(StopWake {
         // Polled once first, which registers its waker.
         woken: AtomicBool::new(true),
-        task: Mutex::new(None),
+        task: AtomicWaker::new(),
     });
     let stop_waker = Waker::from(wake.clone());
-    let mut registered: Option<Waker> = None;
     // Moved into the closure, &mut and all, so that this future is `Send`
     // with a service that is not `Sync`.
     std::future::poll_fn(move |cx| {
         // Registered before the flag is read: a reason to stop that wakes
-        // in between wakes this task.
-        if !registered
-            .as_ref()
-            .is_some_and(|waker| waker.will_wake(cx.waker()))
-        {
-            registered = Some(cx.waker().clone());
-            *wake.task.lock().unwrap_or_else(PoisonError::into_inner) = registered.clone();
-        }
+        // in between wakes this task. (A waker that will wake the same task
+        // is not cloned again.)
+        wake.task.register(cx.waker());
         loop {
             if wake.take() {
                 let mut stop_cx = Context::from_waker(&stop_waker);
@@ -228,7 +223,7 @@ struct StopWake {
     /// One of the reasons to stop woke since they were last polled.
     woken: AtomicBool,
     /// The accept loop's task.
-    task: Mutex<Option<Waker>>,
+    task: AtomicWaker,
 }
 
 impl StopWake {
@@ -251,9 +246,7 @@ impl Wake for StopWake {
         // before it reads the flag, so either it sees the flag or the task
         // it registered is woken.
         self.woken.store(true, Ordering::Release);
-        if let Some(task) = &*self.task.lock().unwrap_or_else(PoisonError::into_inner) {
-            task.wake_by_ref();
-        }
+        self.task.wake();
     }
 }
 
