@@ -282,6 +282,13 @@ fn take_upgrade() -> Option<Open> {
     if !HANDED.get() {
         return None;
     }
+    take_handed()
+}
+
+/// [`take_upgrade`]'s rare part, out of line.
+#[cold]
+#[inline(never)]
+fn take_handed() -> Option<Open> {
     HANDED.set(false);
     UPGRADE.take()
 }
@@ -297,38 +304,73 @@ where
     F::Output: Send + 'static,
 {
     fn execute(&self, future: F) {
-        tokio::spawn(Spawned {
+        // Every HTTP/2 stream comes through here. The common path is one
+        // flag and a wrapper of the future's own layout, so that hyper's
+        // spawn (which calls this from its connection's code) moves the
+        // stream's future into its task without an extra copy.
+        if HANDED.get() {
+            spawn_handed(future);
+        } else {
+            tokio::spawn(Spawned { inner: future });
+        }
+    }
+}
+
+/// The spawn that follows an accepted HTTP/2 upgrade: hyper's pump of the
+/// upgraded stream, which takes the guard [`answered`] handed over.
+#[cold]
+#[inline(never)]
+fn spawn_handed<F>(future: F)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match take_handed() {
+        Some(guard) => drop(tokio::spawn(Guarded {
             inner: future,
-            // Boxed: one word in every HTTP/2 stream's task, an allocation
-            // only for an upgraded stream's.
-            guard: take_upgrade().map(Box::new),
-        });
+            _guard: guard,
+        })),
+        None => drop(tokio::spawn(Spawned { inner: future })),
     }
 }
 
 pin_project! {
-    /// A future hyper spawned (an HTTP/2 stream, or an upgraded stream's
-    /// pump with its guard).
+    /// An HTTP/2 stream hyper spawned.
     struct Spawned<F> {
         #[pin]
         inner: F,
-        guard: Option<Box<Open>>,
     }
 }
 
 impl<F: Future> Future for Spawned<F> {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let output = this.inner.poll(cx);
+        let output = self.project().inner.poll(cx);
         // A guard handed over during this poll and not taken by a spawn is
-        // stale: hyper did not spawn the pump. Dropping it ends the activity.
-        // (Only HTTP/2 stream tasks get here: a thread-local read per poll.)
+        // stale: hyper did not spawn the pump (the client reset the stream).
+        // Dropping it ends the activity. A thread-local flag read per poll.
         drop(take_upgrade());
-        if output.is_ready() {
-            *this.guard = None;
-        }
         output
+    }
+}
+
+pin_project! {
+    /// The pump of an HTTP/2 upgraded stream, with the upgrade's guard: the
+    /// upgraded stream counts as activity, and keeps its connection in the
+    /// drain's count, until the pump ends.
+    struct Guarded<F> {
+        #[pin]
+        inner: F,
+        _guard: Open,
+    }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().inner.poll(cx)
     }
 }
