@@ -177,6 +177,22 @@ where
         Ok(router) => router,
         Err(code) => return code,
     };
+    serve_router(config, options, activated, signals, router).await
+}
+
+/// Bind, serve and drain: the part of the generated `main` that does not
+/// depend on the user's setup future. Not generic on purpose: the whole
+/// server (hyper's connections, the tracked body and socket) is compiled
+/// once, here in idle-runtime, rather than in each user's binary, so the
+/// inlining decisions that set its cost do not depend on the code around it
+/// (the codegen units of a user's crate are cut by size).
+async fn serve_router(
+    config: Config,
+    options: ServeOptions,
+    activated: Option<ActivatedListener>,
+    signals: Signals,
+    router: axum::Router,
+) -> ExitCode {
     let is_activated = activated.is_some();
     let listener = match crate::bind(&config, activated).await {
         Ok(listener) => listener,
