@@ -3,6 +3,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -181,12 +182,27 @@ where
 }
 
 /// Bind, serve and drain: the part of the generated `main` that does not
-/// depend on the user's setup future. Not generic on purpose: the whole
-/// server (hyper's connections, the tracked body and socket) is compiled
-/// once, here in idle-runtime, rather than in each user's binary, so the
-/// inlining decisions that set its cost do not depend on the code around it
-/// (the codegen units of a user's crate are cut by size).
-async fn serve_router(
+/// depend on the user's setup future.
+///
+/// Not generic, and boxed, on purpose: the whole server (hyper's
+/// connections, the tracked body and socket) is then compiled once, here in
+/// idle-runtime, rather than in each user's binary (an `async fn`'s body,
+/// like a closure, is compiled where it is awaited). Its cost does not
+/// depend on the code around it: rustc cuts a crate's codegen units by size,
+/// and what lands in one unit is what LLVM can inline.
+fn serve_router(
+    config: Config,
+    options: ServeOptions,
+    activated: Option<ActivatedListener>,
+    signals: Signals,
+    router: axum::Router,
+) -> Pin<Box<dyn Future<Output = ExitCode> + Send>> {
+    Box::pin(serve_router_inner(
+        config, options, activated, signals, router,
+    ))
+}
+
+async fn serve_router_inner(
     config: Config,
     options: ServeOptions,
     activated: Option<ActivatedListener>,

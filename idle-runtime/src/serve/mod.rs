@@ -21,6 +21,7 @@ use std::future::{Future, IntoFuture};
 use std::io;
 use std::pin::Pin;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use tokio::time::Instant;
@@ -47,6 +48,11 @@ use crate::{ActivityLayer, Config, ListenAddr, Tracker};
 /// `into_make_service_with_connect_info::<SocketAddr>()`), and
 /// `ConnectInfo<tokio::net::unix::SocketAddr>` over a Unix socket (the
 /// address axum's `serve` gives for a `UnixListener`).
+///
+/// Responses may have any body whose data is [`Bytes`](bytes::Bytes), as
+/// axum's and tower-http's bodies are (`axum::serve` takes axum's body
+/// only); a body of other data is mapped first (`http_body_util::BodyExt::map_frame`).
+/// Its frames reach hyper as they are.
 ///
 /// ```
 /// use std::net::SocketAddr;
@@ -265,8 +271,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     type Output = io::Result<ShutdownReport>;
@@ -291,9 +296,7 @@ pub(crate) trait HttpService:
     + 'static
 {
     /// The response body.
-    type ResBody: Body<Data: Send + 'static, Error: Into<Box<dyn StdError + Send + Sync>>>
-        + Send
-        + 'static;
+    type ResBody: Body<Data = Bytes, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + 'static;
     /// The response future.
     type Fut: Future<Output = Result<Response<Self::ResBody>, Infallible>> + Send + 'static;
 }
@@ -305,8 +308,7 @@ where
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
     type ResBody = B;

@@ -17,7 +17,6 @@
 //!   until the rest has left the stream, but for what the client's windows
 //!   already let out (see [`ResponseBody`]).
 
-use std::any::Any;
 use std::cell::Cell;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -276,14 +275,13 @@ impl<B> ResponseBody<B> {
 
 impl<B> Body for ResponseBody<B>
 where
-    B: Body,
-    B::Data: 'static,
+    B: Body<Data = Bytes>,
     B::Error: 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
 
-    #[inline]
+    #[inline(always)]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -312,7 +310,7 @@ where
             Poll::Ready(Some(Err(_))) => *this.open = None,
             Poll::Pending => {}
         }
-        frames_of_bytes(frame)
+        frame
     }
 
     #[inline]
@@ -340,8 +338,7 @@ where
 
 impl<B> ResponseBody<B>
 where
-    B: Body,
-    B::Data: 'static,
+    B: Body<Data = Bytes>,
     B::Error: 'static,
 {
     /// HTTP/2: the window wait and the held-back tail (see
@@ -398,7 +395,7 @@ where
             Poll::Ready(Some(Err(_))) => *this.open = None,
             Poll::Pending => {}
         }
-        frames_of_bytes(poll)
+        poll
     }
 }
 
@@ -426,11 +423,11 @@ impl Tracking<'_> {
     /// A final data frame larger than [`TAIL`]: all but its last 16 KiB
     /// now, the rest when hyper asks again.
     #[cold]
-    fn hold_tail<D: Buf + 'static, E: 'static>(
+    fn hold_tail<E>(
         self,
-        frame: Poll<Option<Result<Frame<D>, E>>>,
+        frame: Poll<Option<Result<Frame<Bytes>, E>>>,
     ) -> Poll<Option<Result<Frame<Bytes>, E>>> {
-        let mut data = match frames_of_bytes(frame) {
+        let mut data = match frame {
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => data,
                 Err(frame) => return Poll::Ready(Some(Ok(frame))),
@@ -443,70 +440,5 @@ impl Tracking<'_> {
             open.conn().waits.begin(WINDOW);
         }
         Poll::Ready(Some(Ok(Frame::data(data))))
-    }
-}
-
-/// A body's poll with its data as [`Bytes`]: returned as it is when it
-/// already is (axum's bodies), with no frame taken apart and rebuilt.
-#[inline]
-fn frames_of_bytes<D: Buf + 'static, E: 'static>(
-    poll: Poll<Option<Result<Frame<D>, E>>>,
-) -> Poll<Option<Result<Frame<Bytes>, E>>> {
-    // The type test is decided at compile time for each `D`; the `Option`
-    // is left empty when taken, so nothing is dropped.
-    let mut poll = Some(poll);
-    let poll = match (&mut poll as &mut dyn Any)
-        .downcast_mut::<Option<Poll<Option<Result<Frame<Bytes>, E>>>>>()
-    {
-        Some(same) => same.take(),
-        // Another data type (a body other than axum's): its bytes copied.
-        None => poll.map(|poll| poll.map(|end| end.map(|frame| frame.map(copied)))),
-    };
-    match poll {
-        Some(poll) => poll,
-        // Taken just above.
-        None => Poll::Pending,
-    }
-}
-
-/// A frame whose data is not [`Bytes`], with its bytes copied into one.
-fn copied<D: Buf>(frame: Frame<D>) -> Frame<Bytes> {
-    frame.map_data(|mut data| data.copy_to_bytes(data.remaining()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn data<D: Buf + 'static>(data: D) -> Bytes {
-        let poll = frames_of_bytes::<D, ()>(Poll::Ready(Some(Ok(Frame::data(data)))));
-        match poll {
-            Poll::Ready(Some(Ok(frame))) => frame.into_data().expect("a data frame"),
-            _ => panic!("the frame was lost"),
-        }
-    }
-
-    #[test]
-    fn frames_keep_their_bytes_whatever_the_data_type() {
-        let bytes = Bytes::from_static(b"axum's own");
-        let moved = data(bytes.clone());
-        assert_eq!(moved, bytes);
-        assert_eq!(
-            moved.as_ptr(),
-            bytes.as_ptr(),
-            "Bytes pass through, not copied"
-        );
-        assert_eq!(data(&b"a slice"[..]), Bytes::from_static(b"a slice"));
-        let chained = Buf::chain(&b"two "[..], &b"parts"[..]);
-        assert_eq!(data(chained), Bytes::from_static(b"two parts"));
-        let trailers = frames_of_bytes::<&'static [u8], ()>(Poll::Ready(Some(Ok(
-            Frame::trailers(http::HeaderMap::new()),
-        ))));
-        assert!(matches!(trailers, Poll::Ready(Some(Ok(frame))) if frame.is_trailers()));
-        assert!(frames_of_bytes::<&'static [u8], ()>(Poll::Pending).is_pending());
-        assert!(matches!(
-            frames_of_bytes::<&'static [u8], ()>(Poll::Ready(None)),
-            Poll::Ready(None)
-        ));
     }
 }

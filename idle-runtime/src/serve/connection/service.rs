@@ -14,6 +14,7 @@ use std::task::{ready, Context, Poll, Waker};
 
 use axum::body::Body as AxumBody;
 use axum::extract::ConnectInfo;
+use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -53,8 +54,7 @@ impl<S> ConnectionService<S> {
 impl<S, B> hyper::service::Service<Request<Incoming>> for ConnectionService<S>
 where
     S: Service<Request<AxumBody>, Response = Response<B>, Error = Infallible> + Clone,
-    B: Body,
-    B::Data: 'static,
+    B: Body<Data = Bytes>,
 {
     type Response = Response<ResponseBody<B>>;
     type Error = Infallible;
