@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, in one command:
 #
-#     bash bench/run.sh [--quick] [--matrix-only] [--only PARTS]
+#     bash bench/run.sh [--quick] [--matrix-only] [--only PARTS] [--one-unit]
 #
 # Builds the bench servers in release (bench/Cargo.toml: the same router,
 # bench/router.rs, served by bare `axum::serve` and by `#[idle_server]`,
@@ -31,7 +31,10 @@
 # those parts of the matrix, for trying an idea: a comma-separated list of
 # callgrind rows (h1_get, h2_get, h2_body, h1_body, h1_stream, h2_stream, ws,
 # new_conn, new_conn_close), rss, cpu, download; e.g. --only h2_body,download.
-# Only 127.0.0.1 is contacted, on free ports; every loop is bounded.
+# --one-unit builds idle-runtime as one codegen unit (the README's
+# "Build settings"; bare axum's build is unchanged) in target/one-unit/, and
+# writes there. Only 127.0.0.1 is contacted, on free ports; every loop is
+# bounded.
 #
 # Installs nothing system-wide: it needs h2load (Debian package
 # nghttp2-client) and valgrind, and without --matrix-only also wrk and
@@ -46,18 +49,20 @@ started=$(date +%s.%N)
 export CARGO_TERM_COLOR=never
 
 quick=${BENCH_QUICK:-0}
+one_unit=0
 matrix_only=${BENCH_MATRIX_ONLY:-0}
 only=${BENCH_ONLY:-}
 while (($#)); do
     case $1 in
         --quick) quick=1 ;;
+        --one-unit) one_unit=1 ;;
         --matrix-only) matrix_only=1 ;;
         --only)
             if [ $# -lt 2 ]; then echo "bench/run.sh: --only needs a list, e.g. --only h2_body,download" >&2; exit 2; fi
             only=$2
             shift
             ;;
-        *) echo "bench/run.sh: unknown option $1 (expected --quick, --matrix-only or --only PARTS)" >&2; exit 2 ;;
+        *) echo "bench/run.sh: unknown option $1 (expected --quick, --matrix-only, --only PARTS or --one-unit)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -89,8 +94,14 @@ fi
 
 # --- the Rust servers and the client --------------------------------------------
 target_dir=${CARGO_TARGET_DIR:-target}
-echo "== cargo build --release -p idle-bench"
-cargo build --release --quiet -p idle-bench --bins
+build_config=()
+if [ "$one_unit" = 1 ]; then
+    # Its own target dir: the binaries of both builds keep their names.
+    target_dir=${CARGO_TARGET_DIR:-target/one-unit}
+    build_config=(--config 'profile.release.package.idle-runtime.codegen-units=1' --target-dir "$target_dir")
+fi
+echo "== cargo build --release -p idle-bench ${build_config[*]}"
+cargo build --release --quiet -p idle-bench --bins "${build_config[@]}"
 
 # --- what the seed-design comparison needs ------------------------------------------
 if [ "$matrix_only" != 1 ]; then
@@ -117,7 +128,7 @@ fi
 # --- measure --------------------------------------------------------------------
 # A quick or partial run does not replace the results of a whole one.
 out=bench
-if [ "$quick" = 1 ] || [ -n "$only" ]; then out=$target_dir/bench; fi
+if [ "$quick" = 1 ] || [ -n "$only" ] || [ "$one_unit" = 1 ]; then out=$target_dir/bench; fi
 mkdir -p "$out"
 args=(
     --bare "$target_dir/release/bench-bare"
