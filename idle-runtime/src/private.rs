@@ -186,10 +186,12 @@ where
 ///
 /// Not generic, and boxed, on purpose: the whole server (hyper's
 /// connections, the tracked body and socket) is then compiled once, here in
-/// idle-runtime, rather than in each user's binary (an `async fn`'s body,
-/// like a closure, is compiled where it is awaited). Its cost does not
-/// depend on the code around it: rustc cuts a crate's codegen units by size,
-/// and what lands in one unit is what LLVM can inline.
+/// idle-runtime, rather than in each user's binary. (`setup_and_serve` is
+/// generic over the user's setup, so it is compiled in the user's crate, and
+/// so would be every generic function it awaits and the body of any `async
+/// fn` it awaits; a boxed future's body is compiled where it is boxed.) Its
+/// cost then does not depend on the code around it: rustc cuts a crate's
+/// codegen units by size, and what lands in one unit is what LLVM inlines.
 fn serve_router(
     config: Config,
     options: ServeOptions,

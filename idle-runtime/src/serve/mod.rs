@@ -51,8 +51,10 @@ use crate::{ActivityLayer, Config, ListenAddr, Tracker};
 ///
 /// Responses may have any body whose data is [`Bytes`](bytes::Bytes), as
 /// axum's and tower-http's bodies are (`axum::serve` takes axum's body
-/// only); a body of other data is mapped first (`http_body_util::BodyExt::map_frame`).
-/// Its frames reach hyper as they are.
+/// only), a bound checked where the [`Serve`] is awaited. The body's frames
+/// reach hyper as they are. A body of other data is mapped first, e.g. with
+/// `http_body_util::BodyExt`:
+/// `body.map_frame(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))`.
 ///
 /// ```
 /// use std::net::SocketAddr;

@@ -326,11 +326,15 @@ where
     F::Output: Send + 'static,
 {
     match take_handed() {
-        Some(guard) => drop(tokio::spawn(Guarded {
-            inner: future,
-            _guard: guard,
-        })),
-        None => drop(tokio::spawn(Spawned { inner: future })),
+        Some(guard) => {
+            tokio::spawn(Guarded {
+                inner: future,
+                _guard: guard,
+            });
+        }
+        None => {
+            tokio::spawn(Spawned { inner: future });
+        }
     }
 }
 
