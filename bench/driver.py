@@ -95,6 +95,11 @@ def arguments():
         "new_conn_close), rss, cpu (with the socket options), download",
     )
     parser.add_argument("--started", type=float, default=time.time(), help="epoch seconds the run began")
+    parser.add_argument(
+        "--build",
+        default="",
+        help="run.sh's build option for this run (--one-unit or --one-unit-both), named in RESULTS.md",
+    )
     return parser.parse_args()
 
 
@@ -137,6 +142,7 @@ def measure(args, p):
         "plan": p,
         "quick": args.quick,
         "only": args.only,
+        "build": args.build,
         "rows": {row.key: {"label": row.label, "command": row.command} for row in ROWS},
     }
     load_start = loadavg()

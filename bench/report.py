@@ -91,7 +91,7 @@ def provenance(data, f):
 
 def run_options(data, f):
     """The options of the run.sh command that made this run."""
-    options = " --quick" if data.get("quick") else ""
+    options = (" " + data["build"] if data.get("build") else "") + (" --quick" if data.get("quick") else "")
     if data.get("only"):
         return options + " --only " + data["only"]
     return options + ("" if "classic" in f else " --matrix-only")

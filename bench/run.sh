@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark, in one command:
 #
-#     bash bench/run.sh [--quick] [--matrix-only] [--only PARTS] [--one-unit]
+#     bash bench/run.sh [--quick] [--matrix-only] [--only PARTS] [--one-unit | --one-unit-both]
 #
 # Builds the bench servers in release (bench/Cargo.toml: the same router,
 # bench/router.rs, served by bare `axum::serve` and by `#[idle_server]`,
@@ -32,9 +32,11 @@
 # callgrind rows (h1_get, h2_get, h2_body, h1_body, h1_stream, h2_stream, ws,
 # new_conn, new_conn_close), rss, cpu, download; e.g. --only h2_body,download.
 # --one-unit builds idle-runtime as one codegen unit (the README's
-# "Build settings"; bare axum's build is unchanged) in target/one-unit/, and
-# writes there. Only 127.0.0.1 is contacted, on free ports; every loop is
-# bounded.
+# "Build settings"; bare axum's build is unchanged), --one-unit-both also
+# the bench package, where bare axum's server is compiled; each in a target
+# dir of its own (target/one-unit/, target/one-unit-both/), and a whole run
+# writes its tables to bench/one-unit/ or bench/one-unit-both/. Only
+# 127.0.0.1 is contacted, on free ports; every loop is bounded.
 #
 # Installs nothing system-wide: it needs h2load (Debian package
 # nghttp2-client) and valgrind, and without --matrix-only also wrk and
@@ -56,13 +58,14 @@ while (($#)); do
     case $1 in
         --quick) quick=1 ;;
         --one-unit) one_unit=1 ;;
+        --one-unit-both) one_unit=both ;;
         --matrix-only) matrix_only=1 ;;
         --only)
             if [ $# -lt 2 ]; then echo "bench/run.sh: --only needs a list, e.g. --only h2_body,download" >&2; exit 2; fi
             only=$2
             shift
             ;;
-        *) echo "bench/run.sh: unknown option $1 (expected --quick, --matrix-only, --only PARTS or --one-unit)" >&2; exit 2 ;;
+        *) echo "bench/run.sh: unknown option $1 (expected --quick, --matrix-only, --only PARTS, --one-unit or --one-unit-both)" >&2; exit 2 ;;
     esac
     shift
 done
@@ -95,10 +98,18 @@ fi
 # --- the Rust servers and the client --------------------------------------------
 target_dir=${CARGO_TARGET_DIR:-target}
 build_config=()
-if [ "$one_unit" = 1 ]; then
-    # Its own target dir: the binaries of both builds keep their names.
-    target_dir=${CARGO_TARGET_DIR:-target/one-unit}
-    build_config=(--config 'profile.release.package.idle-runtime.codegen-units=1' --target-dir "$target_dir")
+results=bench
+if [ "$one_unit" != 0 ]; then
+    # A target dir of its own: the binaries of every build keep their names.
+    variant=one-unit
+    build_config=(--config 'profile.release.package.idle-runtime.codegen-units=1')
+    if [ "$one_unit" = both ]; then
+        variant=one-unit-both
+        build_config+=(--config 'profile.release.package.idle-bench.codegen-units=1')
+    fi
+    target_dir=${CARGO_TARGET_DIR:-target/$variant}
+    build_config+=(--target-dir "$target_dir")
+    results=bench/$variant
 fi
 echo "== cargo build --release -p idle-bench ${build_config[*]}"
 cargo build --release --quiet -p idle-bench --bins "${build_config[@]}"
@@ -127,8 +138,8 @@ fi
 
 # --- measure --------------------------------------------------------------------
 # A quick or partial run does not replace the results of a whole one.
-out=bench
-if [ "$quick" = 1 ] || [ -n "$only" ] || [ "$one_unit" = 1 ]; then out=$target_dir/bench; fi
+out=$results
+if [ "$quick" = 1 ] || [ -n "$only" ]; then out=$target_dir/bench; fi
 mkdir -p "$out"
 args=(
     --bare "$target_dir/release/bench-bare"
@@ -140,6 +151,10 @@ args=(
 )
 driver_python=python3
 if [ "$quick" = 1 ]; then args+=(--quick); fi
+case $one_unit in
+    1) args+=(--build=--one-unit) ;;
+    both) args+=(--build=--one-unit-both) ;;
+esac
 if [ -n "$only" ]; then args+=(--only "$only"); fi
 if [ "$matrix_only" = 1 ]; then
     args+=(--matrix-only)
