@@ -265,11 +265,7 @@ fn failing_accepts_do_not_delay_the_idle_exit() {
     );
     let waiting: Vec<TcpStream> = (0..16).filter_map(|_| connect(server.addr).ok()).collect();
     assert_idle_exit_after(&server, last);
-    assert!(
-        server.stderr().contains("idle: accept failed:"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: accept failed:");
     drop((idle, waiting));
 }
 

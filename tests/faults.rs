@@ -49,11 +49,7 @@ fn assert_idle_exit_between(server: &Server, earliest: Instant, latest: Instant)
         TIMEOUT - EARLY,
         latest.saturating_duration_since(earliest) + TIMEOUT + LATE,
     );
-    assert!(
-        server.stderr().contains("idle: exiting: idle for 1s"),
-        "exit line missing:\n{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: idle for 1s");
 }
 
 /// `GET path` with `Connection: close`; returns the status, the body, when
@@ -124,11 +120,7 @@ fn a_panic_inside_a_streaming_body_ends_the_request_and_spares_the_others() {
     assert_idle_exit_after(&server, response.finished_at);
     // The body that panicked never reached its end: cut, not served.
     assert_requests_served_and_cut(&server, 2, 1);
-    assert!(
-        server.stderr().contains("body stream panicked on purpose"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("body stream panicked on purpose");
 }
 
 #[test]
@@ -185,11 +177,7 @@ fn a_large_buffered_body_keeps_the_server_awake_until_it_is_written() {
     // client in well under a second), so its idle clock starts up to that
     // much before the client has read everything.
     assert_idle_exit_between(&server, finished - Duration::from_millis(800), finished);
-    assert!(
-        !server.stderr().contains("abandoned"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_lacks("abandoned");
 }
 
 /// Reads at least `bytes` bytes of the response (headers included).
@@ -333,11 +321,7 @@ fn http2_sigterm_drains_open_streams_then_exits() {
         Duration::ZERO,
         last.saturating_duration_since(earliest_end) + LATE,
     );
-    assert!(
-        server.stderr().contains("idle: exiting: SIGTERM"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: SIGTERM");
     assert_requests_served(&server, 5);
 }
 
@@ -611,11 +595,7 @@ fn load_then_idleness_rss_stays_flat_and_the_exit_is_on_time() {
         TIMEOUT - EARLY,
         finished.saturating_duration_since(last_sent) + TIMEOUT + LATE,
     );
-    assert!(
-        server.stderr().contains("idle: exiting: idle for 1s"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: idle for 1s");
     assert_requests_served(&server, warm_counted + run_counted);
 }
 
@@ -858,11 +838,7 @@ fn a_slowloris_second_request_on_a_kept_alive_connection_does_not_hold_the_serve
         TIMEOUT - EARLY,
         TIMEOUT + Duration::from_secs(1) + LATE,
     );
-    assert!(
-        !server.stderr().contains("abandoned"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_lacks("abandoned");
     assert_requests_served(&server, 1);
     trickler.join().unwrap();
 }

@@ -220,11 +220,7 @@ fn on_shutdown_the_websocket_gets_a_close_frame() {
     assert!(message.is_close(), "got {message:?}");
     let (status, _) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
-    assert!(
-        !server.stderr().contains("abandoned"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_lacks("abandoned");
 }
 
 /// Without the attribute, the builder's order does not matter: settings given

@@ -57,11 +57,7 @@ fn kubernetes_and_knative_probes_never_count_as_activity() {
         TIMEOUT - EARLY,
         TIMEOUT + LATE,
     );
-    assert!(
-        server.stderr().contains("0 requests served"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("0 requests served");
 }
 
 #[test]
@@ -69,11 +65,7 @@ fn an_ordinary_header_still_counts() {
     let server = Server::start(&[("IDLE_TIMEOUT", "1s")]);
     assert_eq!(get_with(&server, "User-Agent: Mozilla/5.0\r\n"), 200);
     let (_, _) = server.wait_exit(PATIENCE);
-    assert!(
-        server.stderr().contains("1 request served"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("1 request served");
 }
 
 #[test]
@@ -91,11 +83,7 @@ fn on_cloud_run_the_server_does_not_exit_when_idle_but_drains_on_sigterm() {
     server.signal("TERM");
     let (status, _) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
-    assert!(
-        server.stderr().contains("idle: exiting: SIGTERM"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: SIGTERM");
 }
 
 #[test]
@@ -118,16 +106,8 @@ fn on_aws_lambda_the_server_does_not_exit_when_idle_but_drains_on_sigterm() {
     server.signal("TERM");
     let (status, _) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
-    assert!(
-        server.stderr().contains("idle: exiting: SIGTERM; uptime "),
-        "{}",
-        server.stderr()
-    );
-    assert!(
-        server.stderr().contains("1 request served"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: SIGTERM; uptime ");
+    server.assert_stderr_contains("1 request served");
 }
 
 #[test]
@@ -137,11 +117,7 @@ fn idle_mode_overrides_detection_and_bad_values_exit_2() {
         ("K_SERVICE", "x"),
         ("IDLE_MODE", "exit"),
     ]);
-    assert!(
-        server.stderr().contains("mode exit (IDLE_MODE is set)"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("mode exit (IDLE_MODE is set)");
     let (status, _) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
 

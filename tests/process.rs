@@ -20,11 +20,7 @@ use support::{
 fn a_server_that_gets_no_request_exits_timeout_after_it_started() {
     let server = Server::start(&env_timeout());
     assert_idle_exit_after(&server, server.listening_at);
-    assert!(
-        server.stderr().contains("0 requests served"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("0 requests served");
 }
 
 #[test]
@@ -40,11 +36,7 @@ fn the_exit_follows_the_last_request_by_the_timeout_not_a_poll_interval() {
         last = response.finished_at;
     }
     assert_idle_exit_after(&server, last);
-    assert!(
-        server.stderr().contains("3 requests served"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("3 requests served");
 }
 
 #[test]
@@ -267,11 +259,7 @@ fn sigterm_drains_the_running_request_then_exits_0() {
         Duration::ZERO,
         LATE,
     );
-    assert!(
-        server.stderr().contains("idle: exiting: SIGTERM"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: SIGTERM");
 }
 
 #[test]
@@ -280,11 +268,7 @@ fn sigint_is_a_shutdown_too() {
     server.signal("INT");
     let (status, _) = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0));
-    assert!(
-        server.stderr().contains("idle: exiting: SIGINT"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: SIGINT");
 }
 
 #[test]
@@ -335,11 +319,7 @@ fn a_second_signal_during_the_drain_exits_at_once() {
         Duration::ZERO,
         LATE,
     );
-    assert!(
-        server.stderr().contains("cut short by a second signal"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("cut short by a second signal");
     let _ = request.join();
 }
 
@@ -419,11 +399,7 @@ fn socket_activation_serves_the_inherited_socket() {
         server.addr, addr,
         "served the inherited socket, not a new one"
     );
-    assert!(
-        server.stderr().contains("(socket activation)"),
-        "{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("(socket activation)");
     assert_idle_exit_after(&server, response.finished_at);
 }
 

@@ -169,10 +169,25 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Sends a signal by name (`TERM`, `INT`) with kill(1).
-    /// Sends signal `name` with kill(1); returns the moment just before,
-    /// the earliest the server can have seen it (a reference taken after
-    /// `kill` returns may come after the server has already exited).
+    /// Asserts that what the server wrote on stderr so far contains `text`;
+    /// shows all of it if not.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, text: &str) {
+        let stderr = self.stderr();
+        assert!(stderr.contains(text), "stderr lacks {text:?}:\n{stderr}");
+    }
+
+    /// Asserts that what the server wrote on stderr so far lacks `text`.
+    #[track_caller]
+    pub fn assert_stderr_lacks(&self, text: &str) {
+        let stderr = self.stderr();
+        assert!(!stderr.contains(text), "stderr has {text:?}:\n{stderr}");
+    }
+
+    /// Sends signal `name` (`TERM`, `INT`) with kill(1); returns the moment
+    /// just before, the earliest the server can have seen it (a reference
+    /// taken after `kill` returns may come after the server has already
+    /// exited).
     pub fn signal(&self, name: &str) -> Instant {
         let sent = Instant::now();
         let status = Command::new("kill")
@@ -537,11 +552,7 @@ pub fn assert_idle_exit_after(server: &Server, last_activity: Instant) {
         TIMEOUT - EARLY,
         TIMEOUT + LATE,
     );
-    assert!(
-        server.stderr().contains("idle: exiting: idle for 1s"),
-        "exit line missing:\n{}",
-        server.stderr()
-    );
+    server.assert_stderr_contains("idle: exiting: idle for 1s");
 }
 
 /// A small deterministic generator, so a failure can be replayed.
