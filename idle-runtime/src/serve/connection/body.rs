@@ -370,10 +370,7 @@ where
             Poll::Ready(Some(Ok(frame))) => match frame.data_ref() {
                 Some(data) => {
                     if !this.inner.is_end_stream() {
-                        *this.handed = true;
-                        if let Some(open) = this.open {
-                            open.conn().waits.begin(WINDOW);
-                        }
+                        handed(this.handed, this.open);
                     } else if data.len() > TAIL {
                         return Tracking {
                             open: this.open,
@@ -411,10 +408,7 @@ impl Tracking<'_> {
     /// wait for the window lasts until it drops the body.
     #[cold]
     fn hand_tail<E>(self) -> Poll<Option<Result<Frame<Bytes>, E>>> {
-        *self.handed = true;
-        if let Some(open) = self.open {
-            open.conn().waits.begin(WINDOW);
-        }
+        handed(self.handed, self.open);
         Poll::Ready(self.tail.take().map(|tail| Ok(Frame::data(tail))))
     }
 
@@ -433,10 +427,17 @@ impl Tracking<'_> {
             other => return other,
         };
         *self.tail = Some(data.split_off(data.len() - TAIL));
-        *self.handed = true;
-        if let Some(open) = self.open {
-            open.conn().waits.begin(WINDOW);
-        }
+        handed(self.handed, self.open);
         Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+}
+
+/// An HTTP/2 data frame is handed to hyper: the stream waits for its
+/// client's window until hyper asks again (or drops the body).
+#[inline]
+fn handed(handed: &mut bool, open: &Option<Open>) {
+    *handed = true;
+    if let Some(open) = open {
+        open.conn().waits.begin(WINDOW);
     }
 }
