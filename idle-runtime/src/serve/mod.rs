@@ -396,6 +396,11 @@ mod tests {
         TcpListener::bind("127.0.0.1:0").await.unwrap()
     }
 
+    /// `GET /` answers "hello".
+    fn hello() -> axum::Router {
+        axum::Router::new().route("/", axum::routing::get(|| async { "hello" }))
+    }
+
     /// Under a current-thread runtime the watchdog runs on that runtime, so
     /// a paused clock (`start_paused`) is the clock it reads, as the
     /// tracker's is: the exit comes at once in real time, after exactly
@@ -429,9 +434,8 @@ mod tests {
         let tracker = Tracker::new();
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
         let server = tokio::spawn(
-            serve(listener, app)
+            serve(listener, hello())
                 .with_tracker(tracker.clone())
                 .with_config(&Config::default().with_timeout(Duration::from_secs(600)))
                 .into_future(),
@@ -658,10 +662,9 @@ mod tests {
     async fn the_shutdown_signal_stops_a_server_that_keeps_accepting() {
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(
-            serve(listener, app)
+            serve(listener, hello())
                 .with_tracker(Tracker::new())
                 .with_shutdown_signal(async move {
                     let _ = stopped.await;
@@ -710,9 +713,8 @@ mod tests {
     async fn the_shutdown_signal_wakes_a_waiting_accept_loop() {
         let listener = listener().await;
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
         let server = tokio::spawn(
-            serve(listener, app)
+            serve(listener, hello())
                 .with_tracker(Tracker::new())
                 .with_config(&Config::default().with_timeout(Duration::from_secs(600)))
                 .with_shutdown_signal(tokio::time::sleep(Duration::from_secs(60)))
