@@ -199,36 +199,26 @@ fn serve_router(
     signals: Signals,
     router: axum::Router,
 ) -> Pin<Box<dyn Future<Output = ExitCode> + Send>> {
-    Box::pin(serve_router_inner(
-        config, options, activated, signals, router,
-    ))
-}
-
-async fn serve_router_inner(
-    config: Config,
-    options: ServeOptions,
-    activated: Option<ActivatedListener>,
-    signals: Signals,
-    router: axum::Router,
-) -> ExitCode {
-    let is_activated = activated.is_some();
-    let listener = match crate::bind(&config, activated).await {
-        Ok(listener) => listener,
-        Err(error) => return fail(EXIT_SETUP, &error),
-    };
-    let mut serve = crate::serve(listener, router)
-        .with_config(&config)
-        .with_signals(signals, is_activated);
-    if let Some(path) = options.status {
-        serve = serve.with_status_route(path);
-    }
-    if let Some(hook) = options.on_shutdown {
-        serve = serve.with_boxed_hook(hook);
-    }
-    match serve.await {
-        Ok(_report) => ExitCode::from(EXIT_STOPPED),
-        Err(error) => fail(EXIT_SETUP, &error),
-    }
+    Box::pin(async move {
+        let is_activated = activated.is_some();
+        let listener = match crate::bind(&config, activated).await {
+            Ok(listener) => listener,
+            Err(error) => return fail(EXIT_SETUP, &error),
+        };
+        let mut serve = crate::serve(listener, router)
+            .with_config(&config)
+            .with_signals(signals, is_activated);
+        if let Some(path) = options.status {
+            serve = serve.with_status_route(path);
+        }
+        if let Some(hook) = options.on_shutdown {
+            serve = serve.with_boxed_hook(hook);
+        }
+        match serve.await {
+            Ok(_report) => ExitCode::from(EXIT_STOPPED),
+            Err(error) => fail(EXIT_SETUP, &error),
+        }
+    })
 }
 
 /// The user's setup, unless SIGTERM or SIGINT comes first: then the server
