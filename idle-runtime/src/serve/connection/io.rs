@@ -127,7 +127,6 @@ impl TrackedIo {
 
     /// A write returned `Pending`: hold an activity until the next completed
     /// flush, and look at the bound.
-    #[inline(never)]
     fn write_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         if !self.blocked {
             self.blocked = true;
@@ -249,8 +248,24 @@ impl TrackedIo {
                 self.moved = self.moved.wrapping_add(u64::from(written > 0));
                 Poll::Ready(Ok(written))
             }
+            other => self.write_not_done(cx, other),
+        }
+    }
+
+    /// A write that did not complete: pending, or failed. One call for
+    /// both, out of line: with a call site each, LLVM kept the wrapper out
+    /// of h2's writer (`tokio_util::io::poll_write_buf`), about 27
+    /// instructions more per write, 1,700 per MiB over HTTP/2.
+    #[inline(never)]
+    fn write_not_done(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match result {
             Poll::Pending => self.write_pending(cx),
             Poll::Ready(Err(error)) => self.write_failed(error),
+            ready => ready,
         }
     }
 
